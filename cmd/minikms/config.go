@@ -1,0 +1,99 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/minikms/minikms/engine"
+)
+
+// config is the validated runtime configuration of a server.
+type config struct {
+	dev      bool
+	dataDir  string // dev: bundle, dev root key, default database
+	rootKey  []byte
+	dbURL    string
+	salt     string
+	kmipAddr string
+	httpAddr string
+	tlsCert  string
+	tlsKey   string
+	hosts    []string // names in an auto-issued server certificate
+
+	pkcs11Module string
+	pkcs11Token  string
+	pkcs11PIN    string
+}
+
+// Environment variables of the automation contract.
+const (
+	envRootKey     = "MINIKMS_ROOT_KEY"
+	envDBURL       = "MINIKMS_DB_URL"
+	envSalt        = "MINIKMS_HKDF_SALT"
+	envKMIPAddr    = "MINIKMS_KMIP_ADDR"
+	envHTTPAddr    = "MINIKMS_HTTP_ADDR"
+	envTLSCert     = "MINIKMS_TLS_CERT_FILE"
+	envTLSKey      = "MINIKMS_TLS_KEY_FILE"
+	envPKCS11Mod   = "MINIKMS_PKCS11_MODULE"
+	envPKCS11Token = "MINIKMS_PKCS11_TOKEN_LABEL"
+	envPKCS11PIN   = "MINIKMS_PKCS11_PIN"
+)
+
+// fromEnv fills the fields the environment sets.
+func (c *config) fromEnv() error {
+	if v, ok := os.LookupEnv(envRootKey); ok {
+		k, err := engine.ParseRootKeyHex(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", envRootKey, err)
+		}
+		c.rootKey = k
+	}
+	set := func(dst *string, name string) {
+		if v, ok := os.LookupEnv(name); ok {
+			*dst = strings.TrimSpace(v)
+		}
+	}
+	set(&c.dbURL, envDBURL)
+	set(&c.salt, envSalt)
+	set(&c.kmipAddr, envKMIPAddr)
+	set(&c.httpAddr, envHTTPAddr)
+	set(&c.tlsCert, envTLSCert)
+	set(&c.tlsKey, envTLSKey)
+	set(&c.pkcs11Module, envPKCS11Mod)
+	set(&c.pkcs11Token, envPKCS11Token)
+	set(&c.pkcs11PIN, envPKCS11PIN)
+	return nil
+}
+
+// validate checks the configuration and names the field that is wrong.
+func (c *config) validate() error {
+	if len(c.rootKey) != engine.RootKeySize {
+		return fmt.Errorf("%s is required: %d bytes as %d hex characters (generate one with: openssl rand -hex 32)", envRootKey, engine.RootKeySize, 2*engine.RootKeySize)
+	}
+	if c.dbURL == "" {
+		return fmt.Errorf("%s is required: a SQLite file path (or postgres://... once that store is built in)", envDBURL)
+	}
+	if strings.HasPrefix(c.dbURL, "postgres://") || strings.HasPrefix(c.dbURL, "postgresql://") {
+		return fmt.Errorf("%s: this build has no PostgreSQL store; use a SQLite file path", envDBURL)
+	}
+	for _, a := range []struct{ name, val string }{{envKMIPAddr, c.kmipAddr}, {envHTTPAddr, c.httpAddr}} {
+		if a.val == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.val); err != nil {
+			return fmt.Errorf("%s: %q is not host:port: %v", a.name, a.val, err)
+		}
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return fmt.Errorf("%s and %s must be set together", envTLSCert, envTLSKey)
+	}
+	if len(c.salt) > 256 {
+		return fmt.Errorf("%s: longer than 256 characters", envSalt)
+	}
+	if c.pkcs11Module != "" || c.pkcs11Token != "" {
+		return fmt.Errorf("%s/%s are set but this build has no PKCS#11 (HSM) support; refusing to fall back to a software root key", envPKCS11Mod, envPKCS11Token)
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+// Command minikms is the miniKMS server and its administration tool.
+//
+//	minikms dev    [--data-dir D] [--kmip-addr A] [--http-addr A]   development server
+//	minikms serve                                                   production server (environment configuration)
+//	minikms version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"dev", "run a development server with an embedded store and a generated PKI", runDev},
+		{"serve", "run the server, configured from MINIKMS_* environment variables", runServe},
+		{"version", "print the version", func(context.Context, []string) error { fmt.Println("minikms", version); return nil }},
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: minikms <command> [flags]\n\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", c.name, c.summary)
+	}
+}
+
+// errUsage marks a command-line mistake (exit status 2).
+var errUsage = errors.New("usage error")
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for _, c := range commands() {
+		if c.name == os.Args[1] {
+			if err := c.run(ctx, os.Args[2:]); err != nil {
+				fmt.Fprintln(os.Stderr, "minikms "+c.name+": "+err.Error())
+				if errors.Is(err, errUsage) {
+					os.Exit(2)
+				}
+				os.Exit(1)
+			}
+			return
+		}
+	}
+	if os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage()
+		return
+	}
+	fmt.Fprintf(os.Stderr, "minikms: unknown command %q\n", os.Args[1])
+	usage()
+	os.Exit(2)
+}

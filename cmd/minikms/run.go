@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/minikms/minikms/certs"
+	"github.com/minikms/minikms/engine"
+	"github.com/minikms/minikms/kmip"
+	"github.com/minikms/minikms/pki"
+	"github.com/minikms/minikms/store/sqlite"
+)
+
+// shutdownGrace bounds how long requests in progress may take at shutdown.
+const shutdownGrace = 15 * time.Second
+
+// node is one running miniKMS server.
+type node struct {
+	cfg      config
+	log      *slog.Logger
+	store    *sqlite.Store
+	keyring  *engine.SoftKeyring
+	eng      *engine.Engine
+	auth     *pki.Authority
+	verifier *pki.Verifier
+	tls      *certs.Server
+	kmip     *kmip.Server
+	kmipLn   net.Listener
+	httpSrv  *http.Server
+	httpLn   net.Listener
+}
+
+// open builds everything up to (not including) listening. The server
+// certificate comes from the configured files, or is issued by the root CA
+// when none are configured.
+func open(ctx context.Context, cfg config, log *slog.Logger) (_ *node, err error) {
+	n := &node{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			n.close()
+		}
+	}()
+	n.store, err = sqlite.Open(ctx, cfg.dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", cfg.dbURL, err)
+	}
+	n.keyring, err = engine.NewSoftKeyring(cfg.rootKey)
+	if err != nil {
+		return nil, err
+	}
+	n.eng, err = engine.Open(ctx, engine.Config{Store: n.store, Keyring: n.keyring, Salt: cfg.salt, Logger: log})
+	if err != nil {
+		if errors.Is(err, engine.ErrWrongRootKey) {
+			return nil, fmt.Errorf("refusing to start: %w. Start with the root key this store was created with (%s), or point %s at another store", err, envRootKey, envDBURL)
+		}
+		return nil, err
+	}
+	n.auth = pki.NewAuthority(n.store, pki.SealedKeys{Sealer: n.eng}, nil)
+	root, err := n.auth.Root(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("root CA: %w", err)
+	}
+	tenantCAs, err := n.auth.TenantCertificates(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("tenant CAs: %w", err)
+	}
+	n.verifier = pki.NewVerifier(root.Cert, tenantCAs, nil)
+	return n, nil
+}
+
+// serverCertificate loads the configured certificate or issues one.
+func (n *node) serverCertificate(ctx context.Context) (tls.Certificate, error) {
+	if n.cfg.tlsCert != "" {
+		return certs.LoadKeyPair(n.cfg.tlsCert, n.cfg.tlsKey)
+	}
+	root, err := n.auth.Root(ctx)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	leaf, err := pki.IssueServer(root, n.cfg.hosts, key.Public(), time.Now())
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// listen starts the KMIP and HTTP listeners.
+func (n *node) listen(cert tls.Certificate) error {
+	n.tls = certs.NewServer(cert, n.verifier)
+	var err error
+	n.kmip, err = kmip.New(kmip.Config{Engine: n.eng, TLS: n.tls.TLSConfig(), Identifier: n.verifier, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	n.kmipLn, err = net.Listen("tcp", n.cfg.kmipAddr)
+	if err != nil {
+		return fmt.Errorf("KMIP listener on %s: %w", n.cfg.kmipAddr, err)
+	}
+	n.httpLn, err = net.Listen("tcp", n.cfg.httpAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP listener on %s: %w", n.cfg.httpAddr, err)
+	}
+	n.httpSrv = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	return nil
+}
+
+// run serves until ctx ends, then shuts down gracefully.
+func (n *node) run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- n.kmip.Serve(n.kmipLn) }()
+	go func() { errc <- n.httpSrv.Serve(n.httpLn) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		n.log.Error("listener failed", "err", err)
+	}
+	n.log.Info("shutting down: draining connections", "grace", shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	_ = n.httpSrv.Shutdown(sctx)
+	if serr := n.kmip.Shutdown(sctx); serr != nil {
+		n.log.Warn("connections closed before their requests finished", "err", serr)
+	}
+	n.close()
+	n.log.Info("stopped")
+	if errors.Is(err, kmip.ErrServerClosed) || errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// close releases the engine (zeroizing cached keys), the store and the
+// root key, in that order.
+func (n *node) close() {
+	if n.eng != nil {
+		n.eng.Close()
+	}
+	if n.store != nil {
+		n.store.Close()
+	}
+	if n.keyring != nil {
+		n.keyring.Close()
+	}
+}
+
+func (n *node) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := n.eng.Ready(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready:", err)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+func newLogger(json bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if os.Getenv("MINIKMS_LOG_LEVEL") == "debug" {
+		opts.Level = slog.LevelDebug
+	}
+	if json {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

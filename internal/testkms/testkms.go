@@ -1,0 +1,167 @@
+// Package testkms starts a complete miniKMS in process for tests: a SQLite
+// store in a temporary directory, a random root key, the PKI, and the KMIP
+// listener on loopback. Clients get real member certificates.
+package testkms
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minikms/minikms/certs"
+	"github.com/minikms/minikms/engine"
+	"github.com/minikms/minikms/kmip"
+	"github.com/minikms/minikms/pki"
+	"github.com/minikms/minikms/store/sqlite"
+)
+
+// Env is a running miniKMS.
+type Env struct {
+	Engine   *engine.Engine
+	Store    *sqlite.Store
+	Auth     *pki.Authority
+	Verifier *pki.Verifier
+	Server   *kmip.Server
+	Addr     string
+	Roots    *x509.CertPool
+	RootKey  []byte
+	Dir      string
+
+	mu      sync.Mutex
+	clients map[string]tls.Certificate
+}
+
+// Options tune Start.
+type Options struct {
+	// Dir holds the database; a fresh temporary directory when empty.
+	Dir string
+	// RootKey is the root key; random when nil.
+	RootKey []byte
+	// KMIP adjusts the server configuration before it starts.
+	KMIP func(*kmip.Config)
+}
+
+// Start runs a server until the test ends.
+func Start(t testing.TB, opts Options) *Env {
+	t.Helper()
+	ctx := context.Background()
+	e := &Env{Dir: opts.Dir, RootKey: opts.RootKey, clients: map[string]tls.Certificate{}}
+	if e.Dir == "" {
+		e.Dir = t.TempDir()
+	}
+	if e.RootKey == nil {
+		e.RootKey = make([]byte, engine.RootKeySize)
+		rand.Read(e.RootKey)
+	}
+	var err error
+	e.Store, err = sqlite.Open(ctx, filepath.Join(e.Dir, "minikms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := engine.NewSoftKeyring(e.RootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Engine, err = engine.Open(ctx, engine.Config{Store: e.Store, Keyring: kr})
+	if err != nil {
+		e.Store.Close()
+		t.Fatal(err)
+	}
+	e.Auth = pki.NewAuthority(e.Store, pki.SealedKeys{Sealer: e.Engine}, nil)
+	root, err := e.Auth.Root(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Roots = x509.NewCertPool()
+	e.Roots.AddCert(root.Cert)
+	cas, err := e.Auth.TenantCertificates(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Verifier = pki.NewVerifier(root.Cert, cas, nil)
+
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf, err := pki.IssueServer(root, []string{"127.0.0.1", "localhost"}, key.Public(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvTLS := certs.NewServer(tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}, e.Verifier)
+	cfg := kmip.Config{Engine: e.Engine, TLS: srvTLS.TLSConfig(), Identifier: e.Verifier}
+	if opts.KMIP != nil {
+		opts.KMIP(&cfg)
+	}
+	e.Server, err = kmip.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Addr = ln.Addr().String()
+	done := make(chan struct{})
+	go func() { e.Server.Serve(ln); close(done) }()
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		e.Server.Shutdown(sctx)
+		<-done
+		e.Engine.Close()
+		e.Store.Close()
+		kr.Close()
+	})
+	return e
+}
+
+// ClientCertificate returns (issuing once) a member certificate, creating
+// the tenant's CA when needed.
+func (e *Env) ClientCertificate(t testing.TB, tenant, member string, role engine.Role) tls.Certificate {
+	t.Helper()
+	k := tenant + "/" + member + "/" + string(role)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c, ok := e.clients[k]; ok {
+		return c
+	}
+	ca, err := e.Auth.Tenant(context.Background(), tenant, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Verifier.AddTenantCA(ca.Cert)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf, err := pki.IssueMember(ca, pki.MemberSpec{Tenant: tenant, Member: member, Role: role, PublicKey: key.Public()}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tls.Certificate{Certificate: [][]byte{leaf.Raw, ca.Cert.Raw}, PrivateKey: key, Leaf: leaf}
+	e.clients[k] = c
+	return c
+}
+
+// ClientTLS is a client configuration presenting a member certificate.
+func (e *Env) ClientTLS(t testing.TB, tenant, member string, role engine.Role) *tls.Config {
+	t.Helper()
+	return &tls.Config{RootCAs: e.Roots, ServerName: "127.0.0.1", Certificates: []tls.Certificate{e.ClientCertificate(t, tenant, member, role)}}
+}
+
+// Dial connects as a member; the connection closes when the test ends.
+func (e *Env) Dial(t testing.TB, tenant, member string, role engine.Role) *tls.Conn {
+	t.Helper()
+	c, err := tls.Dial("tcp", e.Addr, e.ClientTLS(t, tenant, member, role))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}

@@ -1,0 +1,155 @@
+package kmip
+
+import (
+	"reflect"
+	"slices"
+
+	"github.com/minikms/minikms/engine"
+	"github.com/ovh/kmip-go"
+)
+
+// convertValue converts *src into *dst (both pointers).
+func convertValue(dst, src any) error {
+	return convert(reflect.ValueOf(dst).Elem(), reflect.ValueOf(src).Elem())
+}
+
+func sortOps(ops []kmip.Operation) { slices.Sort(ops) }
+
+// keyBytes extracts the bytes of a key block in Raw, Opaque or Transparent
+// Symmetric Key format.
+func keyBytes(kb *kmip.KeyBlock, allowTransparent bool) ([]byte, engine.MaterialFormat, error) {
+	if kb.KeyWrappingData != nil {
+		return nil, 0, errReason(kmip.ResultReasonFeatureNotSupported, "registering wrapped key material is not supported yet")
+	}
+	if kb.KeyValue == nil {
+		return nil, 0, errReason(kmip.ResultReasonMissingData, "the key block has no Key Value")
+	}
+	if kb.KeyValue.Plain == nil {
+		return nil, 0, errReason(kmip.ResultReasonInvalidField, "the Key Value is wrapped but no Key Wrapping Data is given")
+	}
+	if len(kb.KeyValue.Plain.Attribute) > 0 {
+		return nil, 0, errReason(kmip.ResultReasonFeatureNotSupported, "attributes inside a Key Value are not supported; put them in the Template-Attribute")
+	}
+	km := kb.KeyValue.Plain.KeyMaterial
+	switch kb.KeyFormatType {
+	case kmip.KeyFormatTypeRaw, kmip.KeyFormatTypeOpaque:
+		if km.Bytes == nil {
+			return nil, 0, errReason(kmip.ResultReasonMissingData, "the key block has no Key Material")
+		}
+		f := engine.FormatRaw
+		if kb.KeyFormatType == kmip.KeyFormatTypeOpaque {
+			f = engine.FormatOpaque
+		}
+		return slices.Clone(*km.Bytes), f, nil
+	case kmip.KeyFormatTypeTransparentSymmetricKey:
+		if !allowTransparent || km.TransparentSymmetricKey == nil {
+			break
+		}
+		return slices.Clone(km.TransparentSymmetricKey.Key), engine.FormatRaw, nil
+	}
+	return nil, 0, errReason(kmip.ResultReasonKeyFormatTypeNotSupported, "this key format type is not supported for this object type")
+}
+
+// materialFromObject fills the material of a Register request.
+func materialFromObject(obj kmip.Object, r *engine.RegisterRequest) error {
+	switch o := obj.(type) {
+	case *kmip.SymmetricKey:
+		b, f, err := keyBytes(&o.KeyBlock, true)
+		if err != nil {
+			return err
+		}
+		if f != engine.FormatRaw {
+			clear(b)
+			return errReason(kmip.ResultReasonKeyFormatTypeNotSupported, "symmetric keys are registered in Raw or Transparent Symmetric Key format")
+		}
+		r.Material = engine.Material{Format: engine.FormatRaw, Bytes: b}
+		r.Algorithm = engine.Algorithm(o.KeyBlock.CryptographicAlgorithm)
+		r.Length = o.KeyBlock.CryptographicLength
+	case *kmip.SecretData:
+		if o.SecretDataType != kmip.SecretDataTypePassword && o.SecretDataType != kmip.SecretDataTypeSeed {
+			return errReason(kmip.ResultReasonInvalidField, "Secret Data Type is not Password or Seed")
+		}
+		b, f, err := keyBytes(&o.KeyBlock, false)
+		if err != nil {
+			return err
+		}
+		r.Material = engine.Material{Format: f, DataType: uint32(o.SecretDataType), Bytes: b}
+	case *kmip.OpaqueObject:
+		r.Material = engine.Material{Format: engine.FormatRaw, DataType: uint32(o.OpaqueDataType), Bytes: slices.Clone(o.OpaqueDataValue)}
+	case *kmip.Template:
+		attrs, err := toEngineAttrs(o.Attribute)
+		if err != nil {
+			return err
+		}
+		r.Attrs = append(r.Attrs, attrs...)
+	}
+	return nil
+}
+
+// objectFromMaterial builds the KMIP object Get returns, in the requested
+// key format (0 = the default for the object).
+// The object aliases m.Bytes.
+func objectFromMaterial(o *engine.Object, m engine.Material, format kmip.KeyFormatType, version kmip.ProtocolVersion) (kmip.Object, error) {
+	b := m.Bytes
+	switch o.Type {
+	case engine.TypeSymmetricKey:
+		kb := kmip.KeyBlock{
+			CryptographicAlgorithm: kmip.CryptographicAlgorithm(o.Attrs.Algorithm()),
+			CryptographicLength:    o.Attrs.Length(),
+		}
+		switch format {
+		case 0, kmip.KeyFormatTypeRaw:
+			kb.KeyFormatType = kmip.KeyFormatTypeRaw
+			kb.KeyValue = &kmip.KeyValue{Plain: &kmip.PlainKeyValue{KeyMaterial: kmip.KeyMaterial{Bytes: &b}}}
+		case kmip.KeyFormatTypeTransparentSymmetricKey:
+			kb.KeyFormatType = format
+			kb.KeyValue = &kmip.KeyValue{Plain: &kmip.PlainKeyValue{KeyMaterial: kmip.KeyMaterial{TransparentSymmetricKey: &kmip.TransparentSymmetricKey{Key: b}}}}
+		default:
+			return nil, errReason(kmip.ResultReasonKeyFormatTypeNotSupported, "symmetric keys are available in Raw and Transparent Symmetric Key formats")
+		}
+		return &kmip.SymmetricKey{KeyBlock: kb}, nil
+	case engine.TypeSecretData:
+		kf := kmip.KeyFormatTypeRaw
+		if m.Format == engine.FormatOpaque {
+			kf = kmip.KeyFormatTypeOpaque
+		}
+		switch format {
+		case 0:
+		case kmip.KeyFormatTypeRaw, kmip.KeyFormatTypeOpaque:
+			kf = format
+		default:
+			return nil, errReason(kmip.ResultReasonKeyFormatTypeNotSupported, "secret data is available in Raw and Opaque formats")
+		}
+		return &kmip.SecretData{
+			SecretDataType: kmip.SecretDataType(m.DataType),
+			KeyBlock:       kmip.KeyBlock{KeyFormatType: kf, KeyValue: &kmip.KeyValue{Plain: &kmip.PlainKeyValue{KeyMaterial: kmip.KeyMaterial{Bytes: &b}}}},
+		}, nil
+	case engine.TypeTemplate:
+		if format != 0 {
+			return nil, errReason(kmip.ResultReasonKeyFormatTypeNotSupported, "templates have no key format")
+		}
+		var t kmip.Template
+		for _, n := range o.Attrs.Names() {
+			if d := engine.LookupAttr(n); d == nil || !d.ClientSettable() {
+				continue
+			}
+			for _, in := range o.Attrs.Get(n) {
+				i := in.Index
+				w, ok, err := toWireAttr(engine.Attribute{Name: n, Index: &i, Value: in.Value}, version)
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					t.Attribute = append(t.Attribute, w)
+				}
+			}
+		}
+		return &t, nil
+	case engine.TypeOpaqueObject:
+		if format != 0 {
+			return nil, errReason(kmip.ResultReasonKeyFormatTypeNotSupported, "opaque objects have no key format")
+		}
+		return &kmip.OpaqueObject{OpaqueDataType: kmip.OpaqueDataType(m.DataType), OpaqueDataValue: b}, nil
+	}
+	return nil, errReason(kmip.ResultReasonFeatureNotSupported, "Get of this object type is not supported")
+}

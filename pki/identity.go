@@ -1,0 +1,214 @@
+package pki
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/minikms/minikms/engine"
+)
+
+// ErrNotAuthenticated wraps every reason a client certificate is refused.
+var ErrNotAuthenticated = errors.New("client certificate not accepted")
+
+// Identify returns the principal of a verified member chain
+// [member, tenant CA, root]. The chain must already be verified.
+func Identify(chain []*x509.Certificate) (engine.Principal, error) {
+	var p engine.Principal
+	if len(chain) != 3 {
+		return p, fmt.Errorf("%w: a member certificate must be issued by a tenant CA under the root (chain of 3, got %d)", ErrNotAuthenticated, len(chain))
+	}
+	leaf, ca := chain[0], chain[1]
+	if leaf.IsCA {
+		return p, fmt.Errorf("%w: a CA certificate cannot be used as a client certificate", ErrNotAuthenticated)
+	}
+	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+		return p, fmt.Errorf("%w: the certificate does not allow client authentication (ExtKeyUsage ClientAuth)", ErrNotAuthenticated)
+	}
+	tenant, err := extensionText(leaf, OIDTenant)
+	if err != nil {
+		return p, fmt.Errorf("%w: %v", ErrNotAuthenticated, err)
+	}
+	caTenant, err := extensionText(ca, OIDTenant)
+	if err != nil {
+		return p, fmt.Errorf("%w: issuing CA: %v", ErrNotAuthenticated, err)
+	}
+	member, err := extensionText(leaf, OIDMember)
+	if err != nil {
+		return p, fmt.Errorf("%w: %v", ErrNotAuthenticated, err)
+	}
+	role, err := extensionText(leaf, OIDRole)
+	if err != nil {
+		return p, fmt.Errorf("%w: %v", ErrNotAuthenticated, err)
+	}
+	switch {
+	case tenant == "" || member == "" || role == "":
+		return p, fmt.Errorf("%w: the certificate carries no miniKMS identity (tenant, member, role)", ErrNotAuthenticated)
+	case caTenant == "":
+		return p, fmt.Errorf("%w: the issuing CA is not a tenant CA", ErrNotAuthenticated)
+	case tenant != caTenant:
+		return p, fmt.Errorf("%w: the certificate's tenant does not match its issuing tenant CA", ErrNotAuthenticated)
+	case !engine.ValidTenantID(tenant):
+		return p, fmt.Errorf("%w: invalid tenant id", ErrNotAuthenticated)
+	case !ValidMemberID(member):
+		return p, fmt.Errorf("%w: invalid member id", ErrNotAuthenticated)
+	case !engine.Role(role).Valid():
+		return p, fmt.Errorf("%w: unknown role %q", ErrNotAuthenticated, role)
+	}
+	sum := sha256.Sum256(leaf.Raw)
+	return engine.Principal{Tenant: tenant, Member: member, Role: engine.Role(role), CertHash: hex.EncodeToString(sum[:])}, nil
+}
+
+// maxPresentedCerts bounds the certificates a client may present.
+const maxPresentedCerts = 8
+
+// maxVerifiedCache bounds the cache of verified chains.
+const maxVerifiedCache = 10_000
+
+// Verifier verifies client certificate chains against the root CA, with the
+// tenant CAs as known intermediates (clients may send only their leaf), and
+// caches the identities of chains it verified: a reconnecting client does
+// not pay for chain verification again until its certificate expires or
+// the trust material changes.
+type Verifier struct {
+	now func() time.Time
+
+	mu            sync.RWMutex
+	roots         *x509.CertPool
+	intermediates *x509.CertPool
+	cache         map[[32]byte]verified
+	// gen changes whenever trust changes, so a verification that raced a
+	// change is not cached under the new trust.
+	gen uint64
+}
+
+type verified struct {
+	p        engine.Principal
+	notAfter time.Time
+}
+
+// NewVerifier trusts root and knows tenantCAs as intermediates.
+func NewVerifier(root *x509.Certificate, tenantCAs []*x509.Certificate, now func() time.Time) *Verifier {
+	if now == nil {
+		now = time.Now
+	}
+	v := &Verifier{now: now}
+	v.SetTrust(root, tenantCAs)
+	return v
+}
+
+// SetTrust replaces the trust material and drops every cached verification.
+func (v *Verifier) SetTrust(root *x509.Certificate, tenantCAs []*x509.Certificate) {
+	roots := x509.NewCertPool()
+	roots.AddCert(root)
+	inter := x509.NewCertPool()
+	for _, c := range tenantCAs {
+		inter.AddCert(c)
+	}
+	v.mu.Lock()
+	v.roots, v.intermediates, v.cache = roots, inter, map[[32]byte]verified{}
+	v.gen++
+	v.mu.Unlock()
+}
+
+// AddTenantCA makes a new tenant CA known as an intermediate. Pools are
+// copied on write: verifications in flight keep the snapshot they took.
+func (v *Verifier) AddTenantCA(c *x509.Certificate) {
+	v.mu.Lock()
+	inter := v.intermediates.Clone()
+	inter.AddCert(c)
+	v.intermediates = inter
+	v.mu.Unlock()
+}
+
+// Flush drops cached verifications (after a revocation).
+func (v *Verifier) Flush() {
+	v.mu.Lock()
+	v.cache = map[[32]byte]verified{}
+	v.gen++
+	v.mu.Unlock()
+}
+
+// Verify verifies the certificates a client presented (leaf first) and
+// returns its principal.
+func (v *Verifier) Verify(rawCerts [][]byte) (engine.Principal, error) {
+	if len(rawCerts) == 0 {
+		return engine.Principal{}, fmt.Errorf("%w: no client certificate", ErrNotAuthenticated)
+	}
+	if len(rawCerts) > maxPresentedCerts {
+		return engine.Principal{}, fmt.Errorf("%w: more than %d certificates presented", ErrNotAuthenticated, maxPresentedCerts)
+	}
+	h := sha256.New()
+	for _, c := range rawCerts {
+		h.Write(c)
+	}
+	var key [32]byte
+	h.Sum(key[:0])
+	now := v.now()
+	v.mu.RLock()
+	hit, ok := v.cache[key]
+	roots, inter, gen := v.roots, v.intermediates, v.gen
+	v.mu.RUnlock()
+	if ok && now.Before(hit.notAfter) {
+		return hit.p, nil
+	}
+
+	certs := make([]*x509.Certificate, len(rawCerts))
+	for i, raw := range rawCerts {
+		c, err := x509.ParseCertificate(raw)
+		if err != nil {
+			return engine.Principal{}, fmt.Errorf("%w: unparsable certificate: %v", ErrNotAuthenticated, err)
+		}
+		certs[i] = c
+	}
+	pool := inter
+	if len(certs) > 1 {
+		pool = inter.Clone()
+		for _, c := range certs[1:] {
+			pool.AddCert(c)
+		}
+	}
+	chains, err := certs[0].Verify(x509.VerifyOptions{
+		Roots: roots, Intermediates: pool, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		return engine.Principal{}, fmt.Errorf("%w: %v", ErrNotAuthenticated, err)
+	}
+	var p engine.Principal
+	var lastErr error
+	var chain []*x509.Certificate
+	for _, ch := range chains {
+		if p, lastErr = Identify(ch); lastErr == nil {
+			chain = ch
+			break
+		}
+	}
+	if chain == nil {
+		return engine.Principal{}, lastErr
+	}
+	notAfter := chain[0].NotAfter
+	for _, c := range chain[1:] {
+		if c.NotAfter.Before(notAfter) {
+			notAfter = c.NotAfter
+		}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.gen != gen {
+		return p, nil
+	}
+	if len(v.cache) >= maxVerifiedCache {
+		for k := range v.cache { // drop an arbitrary entry
+			delete(v.cache, k)
+			break
+		}
+	}
+	v.cache[key] = verified{p: p, notAfter: notAfter}
+	return p, nil
+}
