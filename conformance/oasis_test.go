@@ -6,7 +6,6 @@ package conformance
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,9 +20,12 @@ import (
 	"github.com/minikms/minikms/internal/testkms"
 )
 
+// MINIKMS_OASIS_REPORT names a file to write the replay report (Markdown)
+// to; `make test` writes conformance/REPORT.md. MINIKMS_OASIS_ONLY replays
+// only the vectors whose name contains its value.
 var (
-	reportPath = flag.String("oasis.report", "", "write the OASIS replay report (Markdown) to this file")
-	only       = flag.String("oasis.only", "", "replay only vectors whose name contains this text")
+	reportPath = os.Getenv("MINIKMS_OASIS_REPORT")
+	only       = os.Getenv("MINIKMS_OASIS_ONLY")
 )
 
 // vectorDir is where ovh/kmip-go ships the OASIS KMIP 1.0–1.4 vectors.
@@ -52,7 +54,7 @@ func vectorGroups(vectors []*oasis.Vector) [][]*oasis.Vector {
 	seq := map[string]int{}
 	for _, v := range vectors {
 		name := v.Version + "/" + v.File
-		if _, na := oasis.NotApplicable[name]; na || !strings.Contains(name, *only) {
+		if _, na := oasis.NotApplicable[name]; na || !strings.Contains(name, only) {
 			continue
 		}
 		key := ""
@@ -126,12 +128,12 @@ func TestOASISVectors(t *testing.T) {
 		t.Log(sb.String())
 	}
 	t.Logf("OASIS vectors: %d of %d applicable files pass (%d not applicable)", passed, len(results), len(oasis.NotApplicable))
-	if *reportPath != "" {
+	if reportPath != "" {
 		var buf bytes.Buffer
 		if err := oasis.WriteReport(&buf, results, oasis.NotApplicable); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(*reportPath, buf.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(reportPath, buf.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

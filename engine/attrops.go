@@ -35,12 +35,22 @@ func (e *Engine) AddAttribute(ctx context.Context, p Principal, id string, a Att
 			return err
 		}
 		idx = o.Attrs.Add(a.Name, a.Value)
+		if a.Name == AttrUsageLimits {
+			initUsageLimits(o)
+		}
 		return applyDateEffects(o, now)
 	})
 	if err != nil {
 		return nil, Attribute{}, err
 	}
-	return o, Attribute{Name: a.Name, Index: &idx, Value: a.Value}, nil
+	// Answer with the value as stored (the server may complete it).
+	stored := a.Value
+	for _, in := range o.Attrs.Get(a.Name) {
+		if in.Index == idx {
+			stored = in.Value
+		}
+	}
+	return o, Attribute{Name: a.Name, Index: &idx, Value: stored}, nil
 }
 
 // ModifyAttribute replaces the value of an existing attribute instance
@@ -127,16 +137,17 @@ func attrOnObject(name string) bool {
 	return name == AttrUniqueIdentifier || name == AttrObjectType || name == AttrState
 }
 
-// checkDateChange enforces when lifecycle dates may be set (KMIP 1.4 §3.24–3.27):
-// Activation, Process Start and Protect Stop Dates only while Pre-Active;
-// a Deactivation Date not once the object is deactivated or beyond.
+// checkDateChange enforces when lifecycle dates may be set (KMIP 1.4
+// §3.24–3.27): the Activation Date only while Pre-Active; Process Start,
+// Protect Stop and Deactivation Dates while Pre-Active or Active (they only
+// narrow what the key may still do).
 func checkDateChange(o *Object, name string, v any, now time.Time) error {
 	switch name {
-	case AttrActivationDate, AttrProcessStartDate, AttrProtectStopDate:
+	case AttrActivationDate:
 		if o.State != StatePreActive {
 			return errf(ErrWrongState, "%s can only change while the object is Pre-Active (it is %s)", name, o.State)
 		}
-	case AttrDeactivationDate:
+	case AttrProcessStartDate, AttrProtectStopDate, AttrDeactivationDate:
 		if o.State != StatePreActive && o.State != StateActive {
 			return errf(ErrWrongState, "%s can no longer change: the object is %s", name, o.State)
 		}

@@ -23,6 +23,12 @@ type RegisterRequest struct {
 	Attrs     []Attribute
 	Templates []string
 	Material  Material
+	// TemplateContent is the attribute list of a Template object.
+	TemplateContent []Attribute
+	// Digest, when set, is the digest of the key value as the client sent
+	// it (the protocol layer computes it over the registered format);
+	// otherwise the engine digests the raw material.
+	Digest *Digest
 	// Algorithm and Length as the key block states them (keys only).
 	Algorithm Algorithm
 	Length    int32
@@ -87,7 +93,7 @@ func (e *Engine) Register(ctx context.Context, p Principal, req RegisterRequest)
 	switch req.Type {
 	case TypeSymmetricKey, TypeSecretData, TypeOpaqueObject:
 	case TypeTemplate:
-		return e.registerTemplate(ctx, p, attrs)
+		return e.registerTemplate(ctx, p, attrs, req.TemplateContent)
 	default:
 		if !req.Type.Valid() {
 			return nil, errf(ErrInvalidField, "object type 0x%X is not defined", uint32(req.Type))
@@ -143,6 +149,9 @@ func (e *Engine) Register(ctx context.Context, p Principal, req RegisterRequest)
 	if req.Type == TypeOpaqueObject {
 		m.Format = FormatRaw
 	}
+	if req.Digest != nil {
+		o.Attrs.Add(AttrDigest, *req.Digest)
+	}
 	return e.store0(ctx, o, m, now)
 }
 
@@ -168,7 +177,7 @@ func (e *Engine) store0(ctx context.Context, o *Object, m Material, now time.Tim
 			o.Attrs.Set(AttrCryptographicUsageMask, UsageMask(0))
 		}
 	}
-	if !(o.Type == TypeSecretData && SecretDataType(m.DataType) == SecretPassword) {
+	if !o.Attrs.Has(AttrDigest) && !(o.Type == TypeSecretData && SecretDataType(m.DataType) == SecretPassword) {
 		// A digest of a password would be an offline guessing oracle for
 		// anyone who can read attributes; keys and seeds are high-entropy.
 		sum := sha256.Sum256(m.Bytes)

@@ -17,6 +17,10 @@ type LocateRequest struct {
 	// StorageStatusMask: bit 0x1 on-line, 0x2 archived; 0 means on-line.
 	StorageStatusMask uint32
 	// GroupMember: 0 none, 1 Fresh, 2 Default (KMIP Object Group Member).
+	// Both select the fresh objects (never served by Get), oldest first, so
+	// successive Locate+Get calls hand out a group's members in turn; when
+	// no member is fresh any more, Default falls back to every member,
+	// oldest first (KMIP 1.4 §4.9).
 	GroupMember uint32
 	// WantTotal asks for the count of all matches (Located Items).
 	WantTotal bool
@@ -52,6 +56,9 @@ func (e *Engine) Locate(ctx context.Context, p Principal, req LocateRequest) (Lo
 	}
 	q := ObjectQuery{Tenant: p.Tenant, Types: f.types, States: storedStates(f.states), Name: f.name, Group: f.group, Limit: locatePage}
 	now := e.now()
+	if req.GroupMember != 0 {
+		return e.locateGroupMember(ctx, q, f, req, now)
+	}
 	skip := req.Offset
 	for {
 		page, err := e.store.ListObjects(ctx, q)
@@ -65,9 +72,6 @@ func (e *Engine) Locate(ctx context.Context, p Principal, req LocateRequest) (Lo
 				continue
 			}
 			if !f.match(o, now) {
-				continue
-			}
-			if req.GroupMember == 1 && !boolAttr(o.Attrs, AttrFresh) {
 				continue
 			}
 			res.Total++
@@ -104,6 +108,49 @@ func storedStates(want []State) []State {
 		}
 	}
 	return out
+}
+
+// locateGroupMember serves Object Group Member Fresh and Default.
+func (e *Engine) locateGroupMember(ctx context.Context, q ObjectQuery, f *filter, req LocateRequest, now time.Time) (LocateResult, error) {
+	var all, fresh []string
+	for {
+		page, err := e.store.ListObjects(ctx, q)
+		if err != nil {
+			return LocateResult{}, err
+		}
+		for _, so := range page {
+			o, err := objectFromStored(so)
+			if err != nil {
+				e.log.Error("locate: undecodable object skipped", "object", so.ID, "err", err)
+				continue
+			}
+			if !f.match(o, now) {
+				continue
+			}
+			all = append(all, o.ID)
+			if boolAttr(o.Attrs, AttrFresh) {
+				fresh = append(fresh, o.ID)
+			}
+		}
+		if len(page) == 0 {
+			break
+		}
+		q.BeforeSeq = page[len(page)-1].Seq
+	}
+	if len(fresh) > 0 || req.GroupMember == 1 {
+		all = fresh
+	}
+	slices.Reverse(all)
+	res := LocateResult{Total: int32(len(all))}
+	if int(req.Offset) >= len(all) {
+		return res, nil
+	}
+	all = all[req.Offset:]
+	if req.MaxItems > 0 && int(req.MaxItems) < len(all) {
+		all = all[:req.MaxItems]
+	}
+	res.IDs = all
+	return res, nil
 }
 
 type dateRange struct{ from, to time.Time }

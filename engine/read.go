@@ -20,8 +20,13 @@ func (e *Engine) Get(ctx context.Context, p Principal, id string) (*Object, Mate
 	if o.Type == TypeTemplate && !o.State.Destroyed() {
 		return o, Material{}, nil // a template is its attributes
 	}
-	if o.EffectiveState(now).Destroyed() || !o.HasMaterial() {
-		return nil, Material{}, errf(ErrKeyValueNotPresent, "object %s has no key material (destroyed)", o.ID)
+	if o.EffectiveState(now).Destroyed() {
+		// The OASIS cases answer a Get of a destroyed object with Item Not
+		// Found: the object's value is gone; its attributes remain.
+		return nil, Material{}, errf(ErrNotFound, "object %s was destroyed; only its attributes remain", o.ID)
+	}
+	if !o.HasMaterial() {
+		return nil, Material{}, errf(ErrKeyValueNotPresent, "object %s has no key material", o.ID)
 	}
 	if boolAttr(o.Attrs, AttrSensitive) {
 		return nil, Material{}, errf(ErrSensitive, "object %s is sensitive: it can only be returned wrapped", o.ID)
@@ -73,7 +78,7 @@ func (e *Engine) GetAttributes(ctx context.Context, p Principal, id string, name
 	done := map[string]bool{}
 	for _, n := range names {
 		if done[n] {
-			continue
+			return nil, nil, errf(ErrInvalidMessage, "attribute name %q is given more than once", n)
 		}
 		done[n] = true
 		for _, a := range all {

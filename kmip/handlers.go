@@ -66,7 +66,9 @@ func (s *session) id(reqID string) (string, error) {
 	if s.placeholder != "" {
 		return s.placeholder, nil
 	}
-	return "", errReason(kmip.ResultReasonMissingData, "no Unique Identifier and no ID Placeholder from an earlier batch item")
+	// Nothing to operate on: no identifier given, and no earlier item of
+	// the batch left one (a Locate that found nothing, or a failed item).
+	return "", errReason(kmip.ResultReasonItemNotFound, "no Unique Identifier given and no ID Placeholder left by an earlier batch item")
 }
 
 // templateAttrs splits a Template-Attribute into the names of server-side
@@ -139,7 +141,21 @@ func handleGet(ctx context.Context, s *session, req *payloads.GetRequestPayload)
 		return nil, err
 	}
 	s.scrubLater(m.Bytes)
-	obj, err := objectFromMaterial(o, m, req.KeyFormatType, s.version)
+	if o.Type == engine.TypeTemplate {
+		if req.KeyFormatType != 0 {
+			return nil, errReason(kmip.ResultReasonKeyFormatTypeNotSupported, "templates have no key format")
+		}
+		content, err := s.eng.TemplateContent(ctx, s.p, o.ID)
+		if err != nil {
+			return nil, err
+		}
+		t, err := templateObject(content, s.version)
+		if err != nil {
+			return nil, err
+		}
+		return &payloads.GetResponsePayload{ObjectType: kmip.ObjectTypeTemplate, UniqueIdentifier: o.ID, Object: t}, nil
+	}
+	obj, err := objectFromMaterial(o, m, req.KeyFormatType)
 	if err != nil {
 		return nil, err
 	}

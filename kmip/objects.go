@@ -1,12 +1,35 @@
 package kmip
 
 import (
+	"crypto/sha256"
 	"reflect"
 	"slices"
 
 	"github.com/minikms/minikms/engine"
 	"github.com/ovh/kmip-go"
+	"github.com/ovh/kmip-go/ttlv"
 )
+
+// structuredDigest is the Digest of a key registered in a structured
+// (Transparent) format: SHA-256 over the TTLV encoding of its Key Material,
+// with that format named (KMIP 1.4 §3.17).
+func structuredDigest(kb *kmip.KeyBlock) *engine.Digest {
+	e := ttlv.NewTTLVEncoder()
+	e.TagAny(kmip.TagKeyMaterial, &kb.KeyValue.Plain.KeyMaterial)
+	enc := e.Bytes()
+	sum := sha256.Sum256(enc)
+	clear(enc)
+	return &engine.Digest{HashingAlgorithm: engine.HashSHA256, DigestValue: sum[:], KeyFormatType: uint32(kb.KeyFormatType)}
+}
+
+// templateObject builds the KMIP Template of a template's content.
+func templateObject(content []engine.Attribute, v kmip.ProtocolVersion) (*kmip.Template, error) {
+	attrs, err := toWireAttrs(content, v)
+	if err != nil {
+		return nil, err
+	}
+	return &kmip.Template{Attribute: attrs}, nil
+}
 
 // convertValue converts *src into *dst (both pointers).
 func convertValue(dst, src any) error {
@@ -65,6 +88,9 @@ func materialFromObject(obj kmip.Object, r *engine.RegisterRequest) error {
 		r.Material = engine.Material{Format: engine.FormatRaw, Bytes: b}
 		r.Algorithm = engine.Algorithm(o.KeyBlock.CryptographicAlgorithm)
 		r.Length = o.KeyBlock.CryptographicLength
+		if o.KeyBlock.KeyFormatType == kmip.KeyFormatTypeTransparentSymmetricKey {
+			r.Digest = structuredDigest(&o.KeyBlock)
+		}
 	case *kmip.SecretData:
 		if o.SecretDataType != kmip.SecretDataTypePassword && o.SecretDataType != kmip.SecretDataTypeSeed {
 			return errReason(kmip.ResultReasonInvalidField, "Secret Data Type is not Password or Seed")
@@ -81,7 +107,7 @@ func materialFromObject(obj kmip.Object, r *engine.RegisterRequest) error {
 		if err != nil {
 			return err
 		}
-		r.Attrs = append(r.Attrs, attrs...)
+		r.TemplateContent = attrs
 	}
 	return nil
 }
@@ -89,7 +115,7 @@ func materialFromObject(obj kmip.Object, r *engine.RegisterRequest) error {
 // objectFromMaterial builds the KMIP object Get returns, in the requested
 // key format (0 = the default for the object).
 // The object aliases m.Bytes.
-func objectFromMaterial(o *engine.Object, m engine.Material, format kmip.KeyFormatType, version kmip.ProtocolVersion) (kmip.Object, error) {
+func objectFromMaterial(o *engine.Object, m engine.Material, format kmip.KeyFormatType) (kmip.Object, error) {
 	b := m.Bytes
 	switch o.Type {
 	case engine.TypeSymmetricKey:
@@ -124,27 +150,6 @@ func objectFromMaterial(o *engine.Object, m engine.Material, format kmip.KeyForm
 			SecretDataType: kmip.SecretDataType(m.DataType),
 			KeyBlock:       kmip.KeyBlock{KeyFormatType: kf, KeyValue: &kmip.KeyValue{Plain: &kmip.PlainKeyValue{KeyMaterial: kmip.KeyMaterial{Bytes: &b}}}},
 		}, nil
-	case engine.TypeTemplate:
-		if format != 0 {
-			return nil, errReason(kmip.ResultReasonKeyFormatTypeNotSupported, "templates have no key format")
-		}
-		var t kmip.Template
-		for _, n := range o.Attrs.Names() {
-			if d := engine.LookupAttr(n); d == nil || !d.ClientSettable() {
-				continue
-			}
-			for _, in := range o.Attrs.Get(n) {
-				i := in.Index
-				w, ok, err := toWireAttr(engine.Attribute{Name: n, Index: &i, Value: in.Value}, version)
-				if err != nil {
-					return nil, err
-				}
-				if ok {
-					t.Attribute = append(t.Attribute, w)
-				}
-			}
-		}
-		return &t, nil
 	case engine.TypeOpaqueObject:
 		if format != 0 {
 			return nil, errReason(kmip.ResultReasonKeyFormatTypeNotSupported, "opaque objects have no key format")

@@ -55,7 +55,7 @@ def test_create_get_destroy_aes256(acme_admin):
     assert state_of(acme_admin, uid) == enums.State.DESTROYED
     with pytest.raises(exceptions.KmipOperationFailure) as e:
         acme_admin.get(uid)
-    assert reason_of(e) == enums.ResultReason.KEY_VALUE_NOT_PRESENT
+    assert reason_of(e) == enums.ResultReason.ITEM_NOT_FOUND
 
 
 @pytest.mark.parametrize("length", [128, 192, 256])

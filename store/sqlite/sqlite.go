@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -102,6 +104,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	ms, err := loadMigrations(migrationFiles)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	// The database holds wrapped key material and metadata: owner only.
+	// SQLite gives its -wal and -shm files the database file's mode.
+	if f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("sqlite: create %s: %w", abs, err)
 	}
 
 	wdb, err := openPool(abs, cfg, false)
