@@ -11,6 +11,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -89,12 +91,7 @@ func (b Bundle) WriteDev(ctx context.Context, auth *pki.Authority, hosts []strin
 	}
 	certFile, keyFile := b.ServerFiles()
 	err = ensureLeaf(certFile, keyFile, root.Cert, nil, now, func(leaf *x509.Certificate) bool {
-		for _, h := range hosts {
-			if leaf.VerifyHostname(h) != nil {
-				return false
-			}
-		}
-		return slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
+		return sameHosts(leaf, hosts) && slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
 	}, func(pub crypto.PublicKey) (*x509.Certificate, error) {
 		return pki.IssueServer(root, hosts, pub, now)
 	})
@@ -107,11 +104,32 @@ func (b Bundle) WriteDev(ctx context.Context, auth *pki.Authority, hosts []strin
 	return LoadKeyPair(certFile, keyFile)
 }
 
+// sameHosts reports whether the certificate names exactly hosts.
+func sameHosts(leaf *x509.Certificate, hosts []string) bool {
+	want := map[string]bool{}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			want["ip:"+ip.String()] = true
+		} else {
+			want["dns:"+strings.ToLower(h)] = true
+		}
+	}
+	have := map[string]bool{}
+	for _, d := range leaf.DNSNames {
+		have["dns:"+strings.ToLower(d)] = true
+	}
+	for _, ip := range leaf.IPAddresses {
+		have["ip:"+ip.String()] = true
+	}
+	return maps.Equal(want, have)
+}
+
 // ensureLeaf keeps an existing certificate and key when they still verify
-// under root (via issuer when set), match each other, satisfy ok and are
-// not about to expire; otherwise it makes a new key and certificate.
+// under root (via issuer when set), match each other, satisfy ok, are not
+// about to expire, and the file holds exactly the leaf (and its issuer when
+// set); otherwise it makes a new key and certificate.
 func ensureLeaf(certFile, keyFile string, root, issuer *x509.Certificate, now time.Time, ok func(*x509.Certificate) bool, issue func(crypto.PublicKey) (*x509.Certificate, error)) error {
-	if pair, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil {
+	if pair, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil && exactChain(pair.Certificate, issuer) {
 		leaf, err := x509.ParseCertificate(pair.Certificate[0])
 		if err == nil && leaf.NotAfter.After(now.Add(renewBefore)) && ok(leaf) {
 			roots := x509.NewCertPool()
@@ -150,6 +168,15 @@ func ensureLeaf(certFile, keyFile string, root, issuer *x509.Certificate, now ti
 		chain = append(chain, pemCert(issuer)...)
 	}
 	return writeAtomic(certFile, chain, 0o644)
+}
+
+// exactChain reports whether the certificates are the leaf alone (issuer
+// nil) or the leaf followed by exactly issuer.
+func exactChain(chain [][]byte, issuer *x509.Certificate) bool {
+	if issuer == nil {
+		return len(chain) == 1
+	}
+	return len(chain) == 2 && bytes.Equal(chain[1], issuer.Raw)
 }
 
 func pemCert(c *x509.Certificate) []byte {

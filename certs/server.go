@@ -59,7 +59,14 @@ func (s *Server) TLSConfig() *tls.Config {
 			}
 			return c, nil
 		},
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+		// VerifyConnection, unlike VerifyPeerCertificate, also runs when a
+		// client resumes a session: a revocation or a trust change applies
+		// to resumed sessions too. Cached verifications make it cheap.
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			raw := make([][]byte, len(cs.PeerCertificates))
+			for i, c := range cs.PeerCertificates {
+				raw[i] = c.Raw
+			}
 			_, err := s.Verifier.Verify(raw)
 			return err
 		},

@@ -62,6 +62,9 @@ func (s *AttrSet) Count() int {
 }
 
 func (s *AttrSet) touch(name string) {
+	if s.vals == nil {
+		s.vals = map[string][]Instance{}
+	}
 	if _, ok := s.vals[name]; !ok {
 		s.order = append(s.order, name)
 		s.vals[name] = nil

@@ -24,6 +24,8 @@ type EncryptRequest struct {
 
 // EncryptResult carries what the client needs to decrypt.
 type EncryptResult struct {
+	// Object identifies the key used (identity fields only; its
+	// attribute set is empty).
 	Object     *Object
 	Ciphertext []byte
 	// IV is set when the server generated it.
@@ -58,7 +60,7 @@ func (e *Engine) Encrypt(ctx context.Context, p Principal, req EncryptRequest) (
 	if err != nil {
 		return res, err
 	}
-	res.Object = c.obj
+	res.Object = c.obj.ref()
 	if len(req.Data) > MaxDataSize {
 		return res, errf(ErrLimit, "data larger than %d bytes", MaxDataSize)
 	}
@@ -66,9 +68,9 @@ func (e *Engine) Encrypt(ctx context.Context, p Principal, req EncryptRequest) (
 	if err != nil {
 		return res, err
 	}
-	if err := e.consumeUsage(ctx, c.obj, len(req.Data)); err != nil {
-		return res, err
-	}
+	// Usage Limits are charged once the request is known to be valid,
+	// right before the cipher runs: a refused request costs nothing.
+	charge := func() error { return e.consumeUsage(ctx, c.obj, len(req.Data)) }
 	bs := block.BlockSize()
 	switch params.BlockCipherMode {
 	case ModeGCM:
@@ -90,6 +92,9 @@ func (e *Engine) Encrypt(ctx context.Context, p Principal, req EncryptRequest) (
 			}
 			res.IV = iv
 		}
+		if err := charge(); err != nil {
+			return res, err
+		}
 		sealed := aead.Seal(nil, iv, req.Data, req.AAD)
 		n := len(sealed) - aead.Overhead()
 		res.Ciphertext, res.Tag = sealed[:n], sealed[n:]
@@ -103,6 +108,9 @@ func (e *Engine) Encrypt(ctx context.Context, p Principal, req EncryptRequest) (
 			if req.IV != nil {
 				return res, errf(ErrInvalidField, "ECB takes no IV")
 			}
+			if err := charge(); err != nil {
+				return res, err
+			}
 			for i := 0; i < len(pt); i += bs {
 				block.Encrypt(out[i:i+bs], pt[i:i+bs])
 			}
@@ -114,6 +122,9 @@ func (e *Engine) Encrypt(ctx context.Context, p Principal, req EncryptRequest) (
 			if gen {
 				res.IV = iv
 			}
+			if err := charge(); err != nil {
+				return res, err
+			}
 			cipher.NewCBCEncrypter(block, iv).CryptBlocks(out, pt)
 		}
 		res.Ciphertext = out
@@ -124,6 +135,9 @@ func (e *Engine) Encrypt(ctx context.Context, p Principal, req EncryptRequest) (
 		}
 		if gen {
 			res.IV = iv
+		}
+		if err := charge(); err != nil {
+			return res, err
 		}
 		out := make([]byte, len(req.Data))
 		cipher.NewCTR(block, iv).XORKeyStream(out, req.Data)
@@ -176,7 +190,7 @@ func (e *Engine) Decrypt(ctx context.Context, p Principal, req DecryptRequest) (
 		if err != nil {
 			return nil, nil, errf(ErrCryptoFailure, "authentication tag does not verify")
 		}
-		return c.obj, pt, nil
+		return c.obj.ref(), pt, nil
 	case ModeCBC, ModeECB:
 		if len(req.Data)%bs != 0 || (len(req.Data) == 0 && params.PaddingMethod == PadPKCS5) {
 			return nil, nil, errf(ErrBadCiphertext, "ciphertext length %d is not a multiple of the %d-byte block", len(req.Data), bs)
@@ -200,7 +214,7 @@ func (e *Engine) Decrypt(ctx context.Context, p Principal, req DecryptRequest) (
 			clear(out)
 			return nil, nil, err
 		}
-		return c.obj, pt, nil
+		return c.obj.ref(), pt, nil
 	case ModeCTR:
 		if req.IV == nil {
 			return nil, nil, errf(ErrInvalidMessage, "CTR decryption needs the initial counter block")
@@ -210,7 +224,7 @@ func (e *Engine) Decrypt(ctx context.Context, p Principal, req DecryptRequest) (
 		}
 		out := make([]byte, len(req.Data))
 		cipher.NewCTR(block, req.IV).XORKeyStream(out, req.Data)
-		return c.obj, out, nil
+		return c.obj.ref(), out, nil
 	}
 	return nil, nil, errf(ErrNotSupported, "block cipher mode 0x%X is not supported (GCM, CBC, ECB, CTR are)", uint32(params.BlockCipherMode))
 }

@@ -8,9 +8,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
+	mrand "math/rand/v2"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -46,7 +49,15 @@ type Engine struct {
 
 	objects    *lru[*cachedObject]
 	tenantKeys *lru[*tenantKey]
+	// updateLocks serialize the updates of one object within this process,
+	// so concurrent writers queue instead of failing their compare-and-swap;
+	// the store's revision check still arbitrates between processes.
+	updateLocks [updateStripes]sync.Mutex
+	lockSeed    maphash.Seed
 }
+
+// updateStripes is the number of per-object update locks.
+const updateStripes = 256
 
 type cachedObject struct {
 	obj *Object
@@ -82,6 +93,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 			}
 		}),
 		tenantKeys: newLRU(maxTenantKeys, func(t *tenantKey) { clear(t.key) }),
+		lockSeed:   maphash.MakeSeed(),
 	}
 	if err := e.checkRoot(ctx); err != nil {
 		return nil, err
@@ -165,6 +177,8 @@ func (e *Engine) tenantKey(ctx context.Context, version uint32, tenant string) (
 	if err != nil {
 		return nil, err
 	}
+	// Wrapping uses the prepared AEAD, never tk.key, so the eviction that
+	// clears tk.key cannot race with a wrap in progress.
 	tk := &tenantKey{key: k, aead: aead}
 	e.tenantKeys.PutIf(ck, tk, func(*tenantKey) bool { return true })
 	if cur, ok := e.tenantKeys.Get(ck); ok && cur != tk {
@@ -182,7 +196,7 @@ func (e *Engine) wrap(ctx context.Context, o *Object, m Material) error {
 	}
 	pt := encodeMaterial(m)
 	defer clear(pt)
-	w, err := wrapMaterial(tk.key, o.Tenant, o.ID, v, pt)
+	w, err := wrapMaterial(tk.aead, o.Tenant, o.ID, v, pt)
 	if err != nil {
 		return err
 	}
@@ -195,7 +209,7 @@ func (e *Engine) unwrap(ctx context.Context, o *Object) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return unwrapMaterial(tk.key, o.Tenant, o.ID, o.rootVersion, o.wrapped)
+	return unwrapMaterial(tk.aead, o.Tenant, o.ID, o.rootVersion, o.wrapped)
 }
 
 func cacheKey(tenant, id string) string { return tenant + "\x00" + id }
@@ -249,6 +263,14 @@ func (e *Engine) key(ctx context.Context, c *cachedObject) (*keyEntry, error) {
 	}
 	k := &keyEntry{rev: c.obj.Rev, format: dm.Format, dataType: dm.DataType, material: slices.Clone(dm.Bytes)}
 	clear(m)
+	if alg := c.obj.Attrs.Algorithm(); c.obj.Type == TypeSymmetricKey && (alg == AlgAES || alg == Alg3DES) {
+		// Prepare the cipher now, while the material is certainly here:
+		// an eviction before first use would otherwise fail the request.
+		if _, _, err := k.cipher(alg); err != nil {
+			k.zeroize()
+			return nil, err
+		}
+	}
 	nc := &cachedObject{obj: c.obj, key: k}
 	e.objects.PutIf(ck, nc, func(old *cachedObject) bool {
 		return old.obj.Rev > c.obj.Rev || (old.obj.Rev == c.obj.Rev && old.key != nil)
@@ -275,7 +297,14 @@ func (e *Engine) update(ctx context.Context, tenant, id string, fn func(o *Objec
 	if len(id) > maxIDLength {
 		return nil, ErrNotFound
 	}
-	for range maxUpdateRetries {
+	mu := &e.updateLocks[maphash.String(e.lockSeed, tenant+"\x00"+id)%updateStripes]
+	mu.Lock()
+	defer mu.Unlock()
+	for attempt := range maxUpdateRetries {
+		if attempt > 0 {
+			// Another process won the race: back off a little, jittered.
+			time.Sleep(time.Duration(attempt) * time.Duration(1+mrand.IntN(5)) * time.Millisecond)
+		}
 		so, err := e.store.GetObject(ctx, tenant, id)
 		if err != nil {
 			return nil, err
@@ -309,13 +338,15 @@ func (e *Engine) update(ctx context.Context, tenant, id string, fn func(o *Objec
 		e.cacheUpdated(o)
 		return o, nil
 	}
-	return nil, fmt.Errorf("object %s: too many concurrent updates", id)
+	return nil, fmt.Errorf("%w: object %s is being changed by another server; retry", ErrConflict, id)
 }
 
 var errNoChange = errors.New("no change")
 
+// cacheUpdated caches a copy of o: the caller keeps o as its snapshot.
 func (e *Engine) cacheUpdated(o *Object) {
-	e.objects.PutIf(cacheKey(o.Tenant, o.ID), &cachedObject{obj: o}, func(old *cachedObject) bool { return old.obj.Rev >= o.Rev })
+	c := o.clone()
+	e.objects.PutIf(cacheKey(o.Tenant, o.ID), &cachedObject{obj: c}, func(old *cachedObject) bool { return old.obj.Rev >= o.Rev })
 }
 
 // Invalidate drops an object from the cache (another node changed it).

@@ -61,6 +61,14 @@ func (o *Object) EffectiveState(now time.Time) State {
 	return s
 }
 
+// ref is a copy of the object's identity for results of cryptographic
+// operations: ID, tenant, type, state and revision, with an empty
+// attribute set (copying the attributes on every Encrypt costs more than
+// the encryption).
+func (o *Object) ref() *Object {
+	return &Object{Tenant: o.Tenant, ID: o.ID, Type: o.Type, State: o.State, Rev: o.Rev, Seq: o.Seq, Attrs: &AttrSet{}}
+}
+
 func (o *Object) clone() *Object {
 	c := *o
 	c.Attrs = o.Attrs.Clone()

@@ -18,7 +18,7 @@ func (e *Engine) Get(ctx context.Context, p Principal, id string) (*Object, Mate
 	o := c.obj
 	now := e.now()
 	if o.Type == TypeTemplate && !o.State.Destroyed() {
-		return o, Material{}, nil // a template is its attributes
+		return o.clone(), Material{}, nil // a template is its attributes
 	}
 	if o.EffectiveState(now).Destroyed() {
 		// The OASIS cases answer a Get of a destroyed object with Item Not
@@ -51,13 +51,13 @@ func (e *Engine) Get(ctx context.Context, p Principal, id string) (*Object, Mate
 			o.Attrs.Set(AttrFresh, false)
 			return nil
 		}); err == nil {
-			o = no
+			return no, m, nil
 		} else {
 			clear(m.Bytes)
 			return nil, Material{}, err
 		}
 	}
-	return o, m, nil
+	return o.clone(), m, nil
 }
 
 // GetAttributes returns the named attributes (all when names is empty) with
@@ -72,7 +72,7 @@ func (e *Engine) GetAttributes(ctx context.Context, p Principal, id string, name
 	}
 	all := allAttributes(c.obj, e.now())
 	if len(names) == 0 {
-		return c.obj, all, nil
+		return c.obj.clone(), all, nil
 	}
 	var out []Attribute
 	done := map[string]bool{}
@@ -87,7 +87,7 @@ func (e *Engine) GetAttributes(ctx context.Context, p Principal, id string, name
 			}
 		}
 	}
-	return c.obj, out, nil
+	return c.obj.clone(), out, nil
 }
 
 // GetAttributeList returns the names of the attributes that have a value.
@@ -107,7 +107,7 @@ func (e *Engine) GetAttributeList(ctx context.Context, p Principal, id string) (
 			names = append(names, a.Name)
 		}
 	}
-	return c.obj, names, nil
+	return c.obj.clone(), names, nil
 }
 
 // allAttributes lists every attribute of o, including the three that live

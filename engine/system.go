@@ -20,7 +20,7 @@ func (e *Engine) SealSystem(ctx context.Context, label string, plaintext []byte)
 	if err != nil {
 		return nil, err
 	}
-	w, err := wrapMaterial(tk.key, systemTenant, label, v, plaintext)
+	w, err := wrapMaterial(tk.aead, systemTenant, label, v, plaintext)
 	if err != nil {
 		return nil, err
 	}
@@ -37,5 +37,5 @@ func (e *Engine) OpenSystem(ctx context.Context, label string, sealed []byte) ([
 	if err != nil {
 		return nil, err
 	}
-	return unwrapMaterial(tk.key, systemTenant, label, v, sealed[4:])
+	return unwrapMaterial(tk.aead, systemTenant, label, v, sealed[4:])
 }

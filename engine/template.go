@@ -58,21 +58,28 @@ func (e *Engine) resolveTemplates(ctx context.Context, tenant string, names []st
 	return append(out, attrs...), nil
 }
 
+// findTemplate returns the newest live template with the name.
 func (e *Engine) findTemplate(ctx context.Context, tenant, name string) (*Object, error) {
-	page, err := e.store.ListObjects(ctx, ObjectQuery{Tenant: tenant, Types: []ObjectType{TypeTemplate}, Name: name, Limit: 2})
-	if err != nil {
-		return nil, err
-	}
-	for _, so := range page {
-		o, err := objectFromStored(so)
+	q := ObjectQuery{Tenant: tenant, Types: []ObjectType{TypeTemplate}, Name: name, Limit: 16}
+	for {
+		page, err := e.store.ListObjects(ctx, q)
 		if err != nil {
 			return nil, err
 		}
-		if !o.State.Destroyed() {
-			return o, nil
+		for _, so := range page {
+			o, err := objectFromStored(so)
+			if err != nil {
+				return nil, err
+			}
+			if !o.State.Destroyed() {
+				return o, nil
+			}
 		}
+		if len(page) == 0 {
+			return nil, errf(ErrNotFound, "no template named %q", name)
+		}
+		q.BeforeSeq = page[len(page)-1].Seq
 	}
-	return nil, errf(ErrNotFound, "no template named %q", name)
 }
 
 // templateContent unwraps a template's content attributes.

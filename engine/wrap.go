@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
@@ -38,22 +37,10 @@ func wrapAAD(tenant, id string, rootVersion uint32) []byte {
 	return binary.BigEndian.AppendUint32(aad, rootVersion)
 }
 
-func newGCM(key []byte) (cipher.AEAD, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
-}
-
-// wrapMaterial seals material under the tenant key.
-func wrapMaterial(tenantKey []byte, tenant, id string, rootVersion uint32, material []byte) ([]byte, error) {
+// wrapMaterial seals material under the tenant key's AEAD.
+func wrapMaterial(aead cipher.AEAD, tenant, id string, rootVersion uint32, material []byte) ([]byte, error) {
 	if len(material) > MaxMaterialSize {
 		return nil, errf(ErrLimit, "key material larger than %d bytes", MaxMaterialSize)
-	}
-	aead, err := newGCM(tenantKey)
-	if err != nil {
-		return nil, err
 	}
 	out := make([]byte, 1+wrapNonceSize, wrapOverhead+len(material))
 	out[0] = wrapFormatV1
@@ -65,16 +52,12 @@ func wrapMaterial(tenantKey []byte, tenant, id string, rootVersion uint32, mater
 
 // unwrapMaterial opens wrapped material. Any mismatch (tenant, object,
 // version, tampering) is an error that names none of the inputs' contents.
-func unwrapMaterial(tenantKey []byte, tenant, id string, rootVersion uint32, wrapped []byte) ([]byte, error) {
+func unwrapMaterial(aead cipher.AEAD, tenant, id string, rootVersion uint32, wrapped []byte) ([]byte, error) {
 	if len(wrapped) < wrapOverhead || len(wrapped) > wrapOverhead+MaxMaterialSize {
 		return nil, fmt.Errorf("wrapped material of object has invalid length %d", len(wrapped))
 	}
 	if wrapped[0] != wrapFormatV1 {
 		return nil, fmt.Errorf("wrapped material has unknown format 0x%02x", wrapped[0])
-	}
-	aead, err := newGCM(tenantKey)
-	if err != nil {
-		return nil, err
 	}
 	nonce := wrapped[1 : 1+wrapNonceSize]
 	pt, err := aead.Open(nil, nonce, wrapped[1+wrapNonceSize:], wrapAAD(tenant, id, rootVersion))

@@ -2,7 +2,6 @@ package kmip
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/minikms/minikms/engine"
@@ -368,15 +367,32 @@ func handleDestroy(ctx context.Context, s *session, req *payloads.DestroyRequest
 	return &payloads.DestroyResponsePayload{UniqueIdentifier: o.ID}, nil
 }
 
+// cryptoParams converts request parameters field by field (this runs on
+// every Encrypt and Decrypt; the reflective converter is for attributes).
 func cryptoParams(p *kmip.CryptographicParameters) (*engine.CryptographicParameters, error) {
 	if p == nil {
 		return nil, nil
 	}
-	var out engine.CryptographicParameters
-	if err := convertValue(&out, p); err != nil {
-		return nil, fmt.Errorf("%w: Cryptographic Parameters: %v", engine.ErrInvalidField, err)
-	}
-	return &out, nil
+	return &engine.CryptographicParameters{
+		BlockCipherMode:               engine.BlockCipherMode(p.BlockCipherMode),
+		PaddingMethod:                 engine.PaddingMethod(p.PaddingMethod),
+		HashingAlgorithm:              engine.HashAlgorithm(p.HashingAlgorithm),
+		KeyRoleType:                   uint32(p.KeyRoleType),
+		DigitalSignatureAlgorithm:     uint32(p.DigitalSignatureAlgorithm),
+		CryptographicAlgorithm:        engine.Algorithm(p.CryptographicAlgorithm),
+		RandomIV:                      p.RandomIV,
+		IVLength:                      p.IVLength,
+		TagLength:                     p.TagLength,
+		FixedFieldLength:              p.FixedFieldLength,
+		InvocationFieldLength:         p.InvocationFieldLength,
+		CounterLength:                 p.CounterLength,
+		InitialCounterValue:           p.InitialCounterValue,
+		SaltLength:                    p.SaltLength,
+		MaskGenerator:                 uint32(p.MaskGenerator),
+		MaskGeneratorHashingAlgorithm: engine.HashAlgorithm(p.MaskGeneratorHashingAlgorithm),
+		PSource:                       p.PSource,
+		TrailerField:                  p.TrailerField,
+	}, nil
 }
 
 // aeadTagInline reports whether a GCM tag travels appended to the data:

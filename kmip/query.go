@@ -26,6 +26,19 @@ func handleDiscoverVersions(_ context.Context, _ *session, req *payloads.Discove
 	return resp, nil
 }
 
+// operationSince is the KMIP 1.x minor version that defined op.
+func operationSince(op kmip.Operation) int {
+	switch {
+	case op >= kmip.OperationImport:
+		return 4
+	case op >= kmip.OperationEncrypt:
+		return 2
+	case op >= kmip.OperationReKeyKeyPair:
+		return 1
+	}
+	return 0
+}
+
 // VendorIdentification is what Query reports as the vendor.
 const VendorIdentification = "miniKMS"
 
@@ -39,7 +52,11 @@ func handleQuery(_ context.Context, s *session, req *payloads.QueryRequestPayloa
 	for _, f := range req.QueryFunction {
 		switch f {
 		case kmip.QueryFunctionOperations:
-			resp.Operations = supportedOperations()
+			for _, op := range supportedOperations() {
+				if s.version.Minor() >= operationSince(op) {
+					resp.Operations = append(resp.Operations, op)
+				}
+			}
 		case kmip.QueryFunctionObjects:
 			resp.ObjectType = slices.Clone(supportedObjectTypes)
 		case kmip.QueryFunctionServerInformation:

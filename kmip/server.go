@@ -283,11 +283,14 @@ func (c *conn) serve() {
 	sess := &session{srv: s, eng: s.cfg.Engine, p: p, log: log}
 	var hdr [ttlvHeader]byte
 	for !s.closing.Load() {
+		// Deadline first, then idle, then the closing check: a Shutdown
+		// that marks this connection after the check finds it idle and
+		// its wake-up deadline is not overwritten.
+		tc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		c.setIdle(true)
 		if s.closing.Load() {
 			return
 		}
-		tc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		if _, err := io.ReadFull(tc, hdr[:1]); err != nil {
 			c.setIdle(false)
 			if !errors.Is(err, io.EOF) && !s.closing.Load() {

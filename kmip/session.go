@@ -196,6 +196,9 @@ func (s *session) execute(bi *rawBatchItem) (payload kmip.OperationPayload, err 
 	if err != nil {
 		return nil, errReason(kmip.ResultReasonInvalidMessage, "the request payload cannot be decoded: "+err.Error())
 	}
+	if err := checkPayloadFields(bi.payload, req); err != nil {
+		return nil, errReason(kmip.ResultReasonInvalidMessage, "the request payload is malformed: "+err.Error())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.RequestTimeout)
 	defer cancel()
 	defer func() {

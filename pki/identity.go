@@ -3,6 +3,7 @@ package pki
 import (
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -88,8 +89,9 @@ type Verifier struct {
 }
 
 type verified struct {
-	p        engine.Principal
-	notAfter time.Time
+	p         engine.Principal
+	notBefore time.Time
+	notAfter  time.Time
 }
 
 // NewVerifier trusts root and knows tenantCAs as intermediates.
@@ -143,8 +145,13 @@ func (v *Verifier) Verify(rawCerts [][]byte) (engine.Principal, error) {
 	if len(rawCerts) > maxPresentedCerts {
 		return engine.Principal{}, fmt.Errorf("%w: more than %d certificates presented", ErrNotAuthenticated, maxPresentedCerts)
 	}
+	// The cache key is over every certificate with its length, so the same
+	// bytes split differently are another key.
 	h := sha256.New()
+	var n [4]byte
 	for _, c := range rawCerts {
+		binary.BigEndian.PutUint32(n[:], uint32(len(c)))
+		h.Write(n[:])
 		h.Write(c)
 	}
 	var key [32]byte
@@ -154,7 +161,7 @@ func (v *Verifier) Verify(rawCerts [][]byte) (engine.Principal, error) {
 	hit, ok := v.cache[key]
 	roots, inter, gen := v.roots, v.intermediates, v.gen
 	v.mu.RUnlock()
-	if ok && now.Before(hit.notAfter) {
+	if ok && now.Before(hit.notAfter) && !now.Before(hit.notBefore) {
 		return hit.p, nil
 	}
 
@@ -192,10 +199,13 @@ func (v *Verifier) Verify(rawCerts [][]byte) (engine.Principal, error) {
 	if chain == nil {
 		return engine.Principal{}, lastErr
 	}
-	notAfter := chain[0].NotAfter
+	notBefore, notAfter := chain[0].NotBefore, chain[0].NotAfter
 	for _, c := range chain[1:] {
 		if c.NotAfter.Before(notAfter) {
 			notAfter = c.NotAfter
+		}
+		if c.NotBefore.After(notBefore) {
+			notBefore = c.NotBefore
 		}
 	}
 	v.mu.Lock()
@@ -209,6 +219,6 @@ func (v *Verifier) Verify(rawCerts [][]byte) (engine.Principal, error) {
 			break
 		}
 	}
-	v.cache[key] = verified{p: p, notAfter: notAfter}
+	v.cache[key] = verified{p: p, notBefore: notBefore, notAfter: notAfter}
 	return p, nil
 }

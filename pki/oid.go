@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 )
 
 // Arc is the root of miniKMS's custom certificate extensions (see the
@@ -48,13 +49,19 @@ func extensionText(c *x509.Certificate, id asn1.ObjectIdentifier) (string, error
 	if len(found.Value) > maxExtensionValue+8 {
 		return "", fmt.Errorf("extension %s is too long", id)
 	}
-	var s string
-	rest, err := asn1.UnmarshalWithParams(found.Value, &s, "utf8")
+	var rv asn1.RawValue
+	rest, err := asn1.Unmarshal(found.Value, &rv)
 	if err != nil {
 		return "", fmt.Errorf("extension %s is not a UTF8String: %w", id, err)
 	}
 	if len(rest) != 0 {
 		return "", errors.New("trailing data after extension value")
 	}
-	return s, nil
+	if rv.Class != asn1.ClassUniversal || rv.Tag != asn1.TagUTF8String || rv.IsCompound || !utf8.Valid(rv.Bytes) {
+		return "", fmt.Errorf("extension %s is not a UTF8String", id)
+	}
+	if len(rv.Bytes) > maxExtensionValue {
+		return "", fmt.Errorf("extension %s is too long", id)
+	}
+	return string(rv.Bytes), nil
 }

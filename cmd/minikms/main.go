@@ -50,7 +50,13 @@ func main() {
 	defer stop()
 	for _, c := range commands() {
 		if c.name == os.Args[1] {
-			if err := c.run(ctx, os.Args[2:]); err != nil {
+			err := c.run(ctx, os.Args[2:])
+			if err != nil && ctx.Err() != nil && !errors.Is(err, errUsage) {
+				// Interrupted while starting: a requested stop, not a failure.
+				fmt.Fprintln(os.Stderr, "minikms "+c.name+": interrupted during start-up:", err)
+				err = nil
+			}
+			if err != nil {
 				fmt.Fprintln(os.Stderr, "minikms "+c.name+": "+err.Error())
 				if errors.Is(err, errUsage) {
 					os.Exit(2)
