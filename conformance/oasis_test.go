@@ -111,9 +111,20 @@ func TestOASISVectors(t *testing.T) {
 			})
 		}
 	})
+	// Files judged not applicable are not run; they are listed, counted
+	// apart, in the report.
+	for _, v := range vectors {
+		if _, na := oasis.NotApplicable[v.Version+"/"+v.File]; na && strings.Contains(v.Version+"/"+v.File, only) {
+			results = append(results, oasis.Result{Version: v.Version, File: v.File, Profile: v.Profile, Total: len(v.Pairs), FirstFail: -1})
+		}
+	}
 	sort.Slice(results, func(i, j int) bool { return results[i].Name() < results[j].Name() })
-	passed := 0
+	passed, run := 0, 0
 	for _, r := range results {
+		if _, na := oasis.NotApplicable[r.Name()]; na {
+			continue
+		}
+		run++
 		if r.Passed() {
 			passed++
 			continue
@@ -127,7 +138,7 @@ func TestOASISVectors(t *testing.T) {
 		}
 		t.Log(sb.String())
 	}
-	t.Logf("OASIS vectors: %d of %d applicable files pass (%d not applicable)", passed, len(results), len(oasis.NotApplicable))
+	t.Logf("OASIS vectors: %d of %d applicable files pass (%d not applicable)", passed, run, len(results)-run)
 	if reportPath != "" {
 		var buf bytes.Buffer
 		if err := oasis.WriteReport(&buf, results, oasis.NotApplicable); err != nil {
