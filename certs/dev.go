@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -83,7 +84,13 @@ func (b Bundle) WriteDev(ctx context.Context, auth *pki.Authority, hosts []strin
 			p, err := pki.Identify([]*x509.Certificate{leaf, ca.Cert, root.Cert})
 			return err == nil && p.Tenant == m.Tenant && p.Member == m.Member && p.Role == m.Role
 		}, func(pub crypto.PublicKey) (*x509.Certificate, error) {
-			return pki.IssueMember(ca, pki.MemberSpec{Tenant: m.Tenant, Member: m.Member, Role: m.Role, PublicKey: pub}, now)
+			spec := pki.MemberSpec{Tenant: m.Tenant, Member: m.Member, Role: m.Role, PublicKey: pub}
+			c, err := auth.IssueMember(ctx, spec)
+			if errors.Is(err, pki.ErrNoRecords) {
+				// A store without identity records: issue unrecorded.
+				return pki.IssueMember(ca, spec, now)
+			}
+			return c, err
 		})
 		if err != nil {
 			return tls.Certificate{}, fmt.Errorf("dev certificate %s/%s: %w", m.Tenant, m.Member, err)

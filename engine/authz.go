@@ -21,13 +21,19 @@ const (
 	OpDestroy          Op = "Destroy"
 	OpEncrypt          Op = "Encrypt"
 	OpDecrypt          Op = "Decrypt"
+	OpCertify          Op = "Certify"
 )
 
 // readOnlyOps are what an auditor may do: read attributes, never material.
 var readOnlyOps = map[Op]bool{OpGetAttributes: true, OpGetAttributeList: true, OpLocate: true}
 
 // adminOnlyOps are refused to the app role.
-var adminOnlyOps = map[Op]bool{OpDestroy: true}
+var adminOnlyOps = map[Op]bool{OpDestroy: true, OpCertify: true}
+
+// Authorize reports whether the principal may perform op, for callers
+// that must check before doing work outside the engine (signing a
+// certificate before recording it).
+func Authorize(p Principal, op Op) error { return authorize(p, op) }
 
 // authorize checks the principal's role for op. The principal's tenant was
 // validated when it was built from the certificate; it is checked again so

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"math/bits"
 	"time"
@@ -91,7 +90,7 @@ func (e *Engine) Register(ctx context.Context, p Principal, req RegisterRequest)
 		return nil, err
 	}
 	switch req.Type {
-	case TypeSymmetricKey, TypeSecretData, TypeOpaqueObject:
+	case TypeSymmetricKey, TypeSecretData, TypeOpaqueObject, TypePublicKey, TypePrivateKey, TypeCertificate:
 	case TypeTemplate:
 		return e.registerTemplate(ctx, p, attrs, req.TemplateContent)
 	default:
@@ -146,8 +145,44 @@ func (e *Engine) Register(ctx context.Context, p Principal, req RegisterRequest)
 		o.Attrs.Set(AttrCryptographicAlgorithm, alg)
 		o.Attrs.Set(AttrCryptographicLength, bits)
 	}
-	if req.Type == TypeOpaqueObject {
+	switch req.Type {
+	case TypeOpaqueObject:
 		m.Format = FormatRaw
+	case TypePublicKey, TypePrivateKey:
+		shape, _, err := describeAsymmetric(req.Type, m)
+		if err != nil {
+			return nil, err
+		}
+		alg := req.Algorithm
+		if ta := o.Attrs.Algorithm(); ta != 0 {
+			alg = ta
+		}
+		if alg == 0 {
+			alg = shape.family
+			if alg == AlgEC {
+				alg = AlgECDSA
+			}
+		}
+		if !algorithmFits(alg, shape.family) {
+			return nil, errf(ErrInvalidField, "Cryptographic Algorithm 0x%X does not match the key", uint32(alg))
+		}
+		for _, l := range []int32{req.Length, o.Attrs.Length()} {
+			if l != 0 && l != shape.bits {
+				return nil, errf(ErrInvalidField, "Cryptographic Length %d does not match the %d-bit key", l, shape.bits)
+			}
+		}
+		o.Attrs.Set(AttrCryptographicAlgorithm, alg)
+		o.Attrs.Set(AttrCryptographicLength, shape.bits)
+		if shape.curve != 0 && !o.Attrs.Has(AttrCryptographicDomainParameters) {
+			o.Attrs.Set(AttrCryptographicDomainParameters, CryptographicDomainParameters{RecommendedCurve: shape.curve})
+		}
+	case TypeCertificate:
+		if _, _, err := describeAsymmetric(req.Type, m); err != nil {
+			return nil, err
+		}
+		if err := certificateAttributes(o, m.Bytes); err != nil {
+			return nil, err
+		}
 	}
 	if req.Digest != nil {
 		o.Attrs.Add(AttrDigest, *req.Digest)
@@ -180,8 +215,7 @@ func (e *Engine) store0(ctx context.Context, o *Object, m Material, now time.Tim
 	if !o.Attrs.Has(AttrDigest) && !(o.Type == TypeSecretData && SecretDataType(m.DataType) == SecretPassword) {
 		// A digest of a password would be an offline guessing oracle for
 		// anyone who can read attributes; keys and seeds are high-entropy.
-		sum := sha256.Sum256(m.Bytes)
-		o.Attrs.Add(AttrDigest, Digest{HashingAlgorithm: HashSHA256, DigestValue: sum[:], KeyFormatType: keyFormatRaw(o.Type)})
+		o.Attrs.Add(AttrDigest, digestOf(m.Bytes, defaultKeyFormat(o.Type, m)))
 	}
 	initUsageLimits(o)
 	o.Attrs.Set(AttrFresh, true)
@@ -230,10 +264,16 @@ func boolAttr(s *AttrSet, name string) bool {
 	return b
 }
 
-// keyFormatRaw is the KMIP Key Format Type the digest is computed over.
-func keyFormatRaw(t ObjectType) uint32 {
-	if t == TypeOpaqueObject {
+// defaultKeyFormat is the KMIP Key Format Type the default digest is
+// computed over: the format the material is held in.
+func defaultKeyFormat(t ObjectType, m Material) uint32 {
+	switch {
+	case t == TypeOpaqueObject, m.Format == FormatOpaque:
 		return 0x02 // Opaque
+	case m.Format == FormatPKCS8:
+		return 0x04 // PKCS#8
+	case m.Format == FormatSPKI, m.Format == FormatX509:
+		return 0x05 // X.509
 	}
 	return 0x01 // Raw
 }

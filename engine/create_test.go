@@ -310,9 +310,14 @@ func TestRegisterSymmetricKey(t *testing.T) {
 			Material: engine.Material{Format: engine.FormatRaw, DataType: uint32(engine.SecretSeed), Bytes: make([]byte, engine.MaxMaterialSize)}})
 		require.ErrorIs(t, err, engine.ErrLimit)
 	})
-	t.Run("private key", func(t *testing.T) {
+	t.Run("private key that does not parse", func(t *testing.T) {
 		_, err := e.eng.Register(t.Context(), acmeAdmin, engine.RegisterRequest{Type: engine.TypePrivateKey,
 			Material: engine.Material{Format: engine.FormatPKCS8, Bytes: []byte{0x30, 0}}})
+		require.ErrorIs(t, err, engine.ErrInvalidField)
+	})
+	t.Run("split key", func(t *testing.T) {
+		_, err := e.eng.Register(t.Context(), acmeAdmin, engine.RegisterRequest{Type: engine.TypeSplitKey,
+			Material: engine.Material{Format: engine.FormatRaw, Bytes: []byte{1}}})
 		require.ErrorIs(t, err, engine.ErrNotSupported)
 	})
 	t.Run("undefined type", func(t *testing.T) {

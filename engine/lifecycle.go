@@ -52,6 +52,13 @@ func (e *Engine) Revoke(ctx context.Context, p Principal, id string, req RevokeR
 		if !o.Type.Cryptographic() {
 			return errf(ErrIllegalOperation, "%s objects have no lifecycle state", o.Type)
 		}
+		if o.Type == TypeCertificate {
+			// Revoking a certificate may revoke a client identity: it is
+			// an administrator's act, like issuing one.
+			if err := authorize(p, OpCertify); err != nil {
+				return err
+			}
+		}
 		if compromise {
 			switch o.State {
 			case StatePreActive, StateActive, StateDeactivated:

@@ -423,7 +423,7 @@ func TestOperationNotSupported(t *testing.T) {
 	env := startKMS(t, nil)
 	w := dialAdmin(t, env)
 	ops := []okmip.Operation{
-		okmip.OperationCertify, okmip.OperationPoll, okmip.OperationReKey, okmip.OperationCreateKeyPair,
+		okmip.OperationPoll, okmip.OperationReKey, okmip.OperationCreateKeyPair,
 		okmip.OperationCheck, okmip.OperationArchive, okmip.OperationCancel, okmip.OperationSign,
 		okmip.Operation(0), okmip.Operation(0xFFFF), okmip.Operation(0x8000_0001),
 	}

@@ -2,6 +2,7 @@ package kmip
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/minikms/minikms/engine"
@@ -44,6 +45,8 @@ func init() {
 		kmip.OperationDestroy:          route(handleDestroy),
 		kmip.OperationEncrypt:          route(handleEncrypt),
 		kmip.OperationDecrypt:          route(handleDecrypt),
+		kmip.OperationCertify:          route(handleCertify),
+		kmip.OperationReCertify:        route(handleRecertify),
 	}
 }
 
@@ -132,14 +135,20 @@ func handleGet(ctx context.Context, s *session, req *payloads.GetRequestPayload)
 	if req.KeyWrappingSpecification != nil {
 		return nil, errReason(kmip.ResultReasonFeatureNotSupported, "Get with a Key Wrapping Specification is not supported yet")
 	}
-	if req.KeyCompressionType != 0 {
-		return nil, errReason(kmip.ResultReasonKeyCompressionTypeNotSupported, "key compression applies to elliptic-curve public keys only")
-	}
+
 	o, m, err := s.eng.Get(ctx, s.p, id)
 	if err != nil {
 		return nil, err
 	}
 	s.scrubLater(m.Bytes)
+	if req.KeyCompressionType != 0 {
+		// Compression applies to elliptic-curve public keys, whose points
+		// this server serves uncompressed.
+		ecPublic := o.Type == engine.TypePublicKey && o.Attrs.Has(engine.AttrCryptographicDomainParameters)
+		if !ecPublic || req.KeyCompressionType != kmip.KeyCompressionTypeECPublicKeyTypeUncompressed {
+			return nil, errReason(kmip.ResultReasonKeyCompressionTypeNotSupported, "key compression applies to elliptic-curve public keys, served uncompressed")
+		}
+	}
 	if o.Type == engine.TypeTemplate {
 		if req.KeyFormatType != 0 {
 			return nil, errReason(kmip.ResultReasonKeyFormatTypeNotSupported, "templates have no key format")
@@ -154,7 +163,7 @@ func handleGet(ctx context.Context, s *session, req *payloads.GetRequestPayload)
 		}
 		return &payloads.GetResponsePayload{ObjectType: kmip.ObjectTypeTemplate, UniqueIdentifier: o.ID, Object: t}, nil
 	}
-	obj, err := objectFromMaterial(o, m, req.KeyFormatType)
+	obj, err := objectFromMaterial(o, m, req.KeyFormatType, s.version, s.scrubLater)
 	if err != nil {
 		return nil, err
 	}
@@ -342,17 +351,52 @@ func handleRevoke(ctx context.Context, s *session, req *payloads.RevokeRequestPa
 	if req.RevocationReason.RevocationReasonCode == 0 {
 		return nil, errReason(kmip.ResultReasonMissingData, "Revoke needs a Revocation Reason Code")
 	}
+	code := engine.RevocationReasonCode(req.RevocationReason.RevocationReasonCode)
 	o, err := s.eng.Revoke(ctx, s.p, id, engine.RevokeRequest{
-		Reason: engine.RevocationReason{
-			RevocationReasonCode: engine.RevocationReasonCode(req.RevocationReason.RevocationReasonCode),
-			RevocationMessage:    req.RevocationReason.RevocationMessage,
-		},
+		Reason:               engine.RevocationReason{RevocationReasonCode: code, RevocationMessage: req.RevocationReason.RevocationMessage},
 		CompromiseOccurrence: req.CompromiseOccurrenceDate,
 	})
 	if err != nil {
 		return nil, err
 	}
+	if o.Type == engine.TypeCertificate && s.srv.cfg.Certifier != nil {
+		// A certificate this tenant's CA issued goes on its CRL, so the
+		// identity it carries stops authenticating.
+		_, _, cert, err := s.eng.PublicKeyOf(ctx, s.p, o.ID)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.srv.cfg.Certifier.RevokeIssued(ctx, s.p.Tenant, cert, crlReason(code)); err != nil && !isForeignCertificate(err) {
+			return nil, err
+		}
+	}
 	return &payloads.RevokeResponsePayload{UniqueIdentifier: o.ID}, nil
+}
+
+// crlReason maps a KMIP revocation reason to the RFC 5280 CRL reason.
+func crlReason(c engine.RevocationReasonCode) int {
+	switch c {
+	case engine.RevokeKeyCompromise:
+		return 1
+	case engine.RevokeCACompromise:
+		return 2
+	case engine.RevokeAffiliationChanged:
+		return 3
+	case engine.RevokeSuperseded:
+		return 4
+	case engine.RevokeCessationOfOperation:
+		return 5
+	case engine.RevokePrivilegeWithdrawn:
+		return 9
+	}
+	return 0
+}
+
+// isForeignCertificate reports a certificate the tenant's CA did not issue
+// (registered from elsewhere): its KMIP state changes, no CRL does.
+func isForeignCertificate(err error) bool {
+	var f interface{ ForeignCertificate() bool }
+	return errors.As(err, &f) && f.ForeignCertificate()
 }
 
 func handleDestroy(ctx context.Context, s *session, req *payloads.DestroyRequestPayload) (kmip.OperationPayload, error) {

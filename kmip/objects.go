@@ -10,6 +10,12 @@ import (
 	"github.com/ovh/kmip-go/ttlv"
 )
 
+// digestBytes is the Digest of key bytes in a byte-string format.
+func digestBytes(b []byte, format uint32) engine.Digest {
+	sum := sha256.Sum256(b)
+	return engine.Digest{HashingAlgorithm: engine.HashSHA256, DigestValue: sum[:], KeyFormatType: format}
+}
+
 // structuredDigest is the Digest of a key registered in a structured
 // (Transparent) format: SHA-256 over the TTLV encoding of its Key Material,
 // with that format named (KMIP 1.4 §3.17).
@@ -102,6 +108,8 @@ func materialFromObject(obj kmip.Object, r *engine.RegisterRequest) error {
 		r.Material = engine.Material{Format: f, DataType: uint32(o.SecretDataType), Bytes: b}
 	case *kmip.OpaqueObject:
 		r.Material = engine.Material{Format: engine.FormatRaw, DataType: uint32(o.OpaqueDataType), Bytes: slices.Clone(o.OpaqueDataValue)}
+	case *kmip.PublicKey, *kmip.PrivateKey, *kmip.Certificate:
+		return asymmetricMaterial(obj, r)
 	case *kmip.Template:
 		attrs, err := toEngineAttrs(o.Attribute)
 		if err != nil {
@@ -115,7 +123,7 @@ func materialFromObject(obj kmip.Object, r *engine.RegisterRequest) error {
 // objectFromMaterial builds the KMIP object Get returns, in the requested
 // key format (0 = the default for the object).
 // The object aliases m.Bytes.
-func objectFromMaterial(o *engine.Object, m engine.Material, format kmip.KeyFormatType) (kmip.Object, error) {
+func objectFromMaterial(o *engine.Object, m engine.Material, format kmip.KeyFormatType, v kmip.ProtocolVersion, scrub func([]byte)) (kmip.Object, error) {
 	b := m.Bytes
 	switch o.Type {
 	case engine.TypeSymmetricKey:
@@ -150,6 +158,15 @@ func objectFromMaterial(o *engine.Object, m engine.Material, format kmip.KeyForm
 			SecretDataType: kmip.SecretDataType(m.DataType),
 			KeyBlock:       kmip.KeyBlock{KeyFormatType: kf, KeyValue: &kmip.KeyValue{Plain: &kmip.PlainKeyValue{KeyMaterial: kmip.KeyMaterial{Bytes: &b}}}},
 		}, nil
+	case engine.TypePublicKey:
+		return publicKeyObject(o, m, format, v)
+	case engine.TypePrivateKey:
+		return privateKeyObject(o, m, format, v, scrub)
+	case engine.TypeCertificate:
+		if format != 0 && format != kmip.KeyFormatTypeX_509 {
+			return nil, errReason(kmip.ResultReasonKeyFormatTypeNotSupported, "certificates are available as X.509")
+		}
+		return &kmip.Certificate{CertificateType: kmip.CertificateTypeX_509, CertificateValue: b}, nil
 	case engine.TypeOpaqueObject:
 		if format != 0 {
 			return nil, errReason(kmip.ResultReasonKeyFormatTypeNotSupported, "opaque objects have no key format")

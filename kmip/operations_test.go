@@ -233,7 +233,7 @@ func TestQuery(t *testing.T) {
 		okmip.OperationCreate, okmip.OperationRegister, okmip.OperationLocate, okmip.OperationGet, okmip.OperationGetAttributes,
 		okmip.OperationGetAttributeList, okmip.OperationAddAttribute, okmip.OperationModifyAttribute, okmip.OperationDeleteAttribute,
 		okmip.OperationActivate, okmip.OperationRevoke, okmip.OperationDestroy, okmip.OperationQuery, okmip.OperationDiscoverVersions,
-		okmip.OperationEncrypt, okmip.OperationDecrypt,
+		okmip.OperationEncrypt, okmip.OperationDecrypt, okmip.OperationCertify, okmip.OperationReCertify,
 	}
 	slices.Sort(wantOps)
 
@@ -257,7 +257,8 @@ func TestQuery(t *testing.T) {
 	})
 	t.Run("objects", func(t *testing.T) {
 		w.t = t
-		want := []okmip.ObjectType{okmip.ObjectTypeSymmetricKey, okmip.ObjectTypeSecretData, okmip.ObjectTypeOpaqueObject, okmip.ObjectTypeTemplate}
+		want := []okmip.ObjectType{okmip.ObjectTypeCertificate, okmip.ObjectTypeSymmetricKey, okmip.ObjectTypePublicKey,
+			okmip.ObjectTypePrivateKey, okmip.ObjectTypeSecretData, okmip.ObjectTypeOpaqueObject, okmip.ObjectTypeTemplate}
 		if got := query(okmip.QueryFunctionObjects).ObjectType; !slices.Equal(got, want) {
 			t.Fatalf("object types %v, want %v", got, want)
 		}
@@ -304,7 +305,7 @@ func TestQuery(t *testing.T) {
 	t.Run("several functions and nothing to report", func(t *testing.T) {
 		w.t = t
 		q := query(okmip.QueryFunctionOperations, okmip.QueryFunctionObjects, okmip.QueryFunctionExtensionList, okmip.QueryFunctionRNGs)
-		if len(q.Operations) != len(wantOps) || len(q.ObjectType) != 4 || len(q.ExtensionInformation) != 0 || len(q.RNGParameters) != 0 {
+		if len(q.Operations) != len(wantOps) || len(q.ObjectType) != 7 || len(q.ExtensionInformation) != 0 || len(q.RNGParameters) != 0 {
 			t.Fatalf("query %+v", q)
 		}
 		if q := query(); len(q.Operations)+len(q.ObjectType) != 0 {

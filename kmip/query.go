@@ -45,7 +45,8 @@ const VendorIdentification = "miniKMS"
 // ServerVersion is reported in Query Server Information; set by the build.
 var ServerVersion = "dev"
 
-var supportedObjectTypes = []kmip.ObjectType{kmip.ObjectTypeSymmetricKey, kmip.ObjectTypeSecretData, kmip.ObjectTypeOpaqueObject, kmip.ObjectTypeTemplate}
+var supportedObjectTypes = []kmip.ObjectType{kmip.ObjectTypeCertificate, kmip.ObjectTypeSymmetricKey, kmip.ObjectTypePublicKey,
+	kmip.ObjectTypePrivateKey, kmip.ObjectTypeSecretData, kmip.ObjectTypeOpaqueObject, kmip.ObjectTypeTemplate}
 
 func handleQuery(_ context.Context, s *session, req *payloads.QueryRequestPayload) (kmip.OperationPayload, error) {
 	resp := &payloads.QueryResponsePayload{}

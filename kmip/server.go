@@ -23,6 +23,13 @@ type Identifier interface {
 	Verify(rawCerts [][]byte) (engine.Principal, error)
 }
 
+// generational is an Identifier whose trust changes over time
+// (revocations): connections verified under an older generation are
+// verified again before their next request.
+type generational interface {
+	Generation() uint64
+}
+
 // Defaults of the connection limits.
 const (
 	DefaultHandshakeTimeout  = 10 * time.Second
@@ -39,7 +46,9 @@ type Config struct {
 	Engine     *engine.Engine
 	TLS        *tls.Config
 	Identifier Identifier
-	Logger     *slog.Logger
+	// Certifier signs certificates for Certify; nil disables it.
+	Certifier Certifier
+	Logger    *slog.Logger
 
 	MaxMessageSize    int
 	HandshakeTimeout  time.Duration
@@ -268,6 +277,11 @@ func (c *conn) serve() {
 	for i, pc := range state.PeerCertificates {
 		raw[i] = pc.Raw
 	}
+	gen, genOK := s.cfg.Identifier.(generational)
+	var verifiedAt uint64
+	if genOK {
+		verifiedAt = gen.Generation()
+	}
 	p, err := s.cfg.Identifier.Verify(raw)
 	if err != nil {
 		log.Warn("client refused", "err", err)
@@ -299,6 +313,15 @@ func (c *conn) serve() {
 			return
 		}
 		c.setIdle(false)
+		if genOK && gen.Generation() != verifiedAt {
+			// Trust changed (a revocation, a registration removed): this
+			// connection's identity must still hold.
+			verifiedAt = gen.Generation()
+			if np, err := s.cfg.Identifier.Verify(raw); err != nil || np != p {
+				log.Warn("client no longer accepted; connection closed", "err", err)
+				return
+			}
+		}
 		tc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
 		msg, err := readMessage(io.MultiReader(bytesReader(hdr[:1]), tc), s.cfg.MaxMessageSize, &hdr)
 		if err != nil {

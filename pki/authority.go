@@ -99,6 +99,8 @@ type Authority struct {
 	mu      sync.Mutex
 	root    *CA
 	tenants map[string]*CA
+
+	crls sync.Map // tenant ("" = root) -> cachedCRL
 }
 
 // NewAuthority returns an authority over store and keys.

@@ -86,6 +86,95 @@ type Verifier struct {
 	// gen changes whenever trust changes, so a verification that raced a
 	// change is not cached under the new trust.
 	gen uint64
+	// revoked lists revoked serials (lower-case hex) per tenant; "" holds
+	// the root CA's revocations (tenant CAs).
+	revoked map[string]map[string]bool
+	// clients are externally issued certificates, by SPKI hash.
+	clients map[string]engine.ExternalClient
+	// identGen is the store's identity generation the sets above reflect.
+	identGen int64
+}
+
+// SerialHex is how certificate serials are written in revocation records.
+func SerialHex(c *x509.Certificate) string { return c.SerialNumber.Text(16) }
+
+// SPKIHash is the lower-case hex SHA-256 of a certificate's
+// SubjectPublicKeyInfo: the identity of a registered external client.
+func SPKIHash(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(sum[:])
+}
+
+// SetIdentity replaces the revoked serials and the registered clients
+// (as of store generation gen) and drops every cached verification.
+func (v *Verifier) SetIdentity(revoked []engine.Revocation, clients []engine.ExternalClient, gen int64) {
+	rv := map[string]map[string]bool{}
+	for _, r := range revoked {
+		if rv[r.Tenant] == nil {
+			rv[r.Tenant] = map[string]bool{}
+		}
+		rv[r.Tenant][r.Serial] = true
+	}
+	cl := make(map[string]engine.ExternalClient, len(clients))
+	for _, c := range clients {
+		cl[c.SPKIHash] = c
+	}
+	v.mu.Lock()
+	v.revoked, v.clients, v.identGen = rv, cl, gen
+	v.cache = map[[32]byte]verified{}
+	v.gen++
+	v.mu.Unlock()
+}
+
+func (v *Verifier) identityLoaded() bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.clients != nil
+}
+
+// Generation returns a number that changes whenever the verifier's trust,
+// revocations or registrations change: a connection verified under an
+// older generation must be verified again.
+func (v *Verifier) Generation() uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.gen
+}
+
+// IdentityGeneration is the store generation SetIdentity last applied.
+func (v *Verifier) IdentityGeneration() int64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.identGen
+}
+
+func (v *Verifier) isRevoked(tenant string, c *x509.Certificate) bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.revoked[tenant][SerialHex(c)]
+}
+
+// registered returns the principal of an externally issued certificate
+// pinned by its public key, if it is registered and usable now.
+func (v *Verifier) registered(leaf *x509.Certificate, now time.Time) (engine.Principal, bool, error) {
+	v.mu.RLock()
+	c, ok := v.clients[SPKIHash(leaf)]
+	v.mu.RUnlock()
+	if !ok {
+		return engine.Principal{}, false, nil
+	}
+	switch {
+	case leaf.IsCA:
+		return engine.Principal{}, true, fmt.Errorf("%w: a CA certificate cannot be used as a client certificate", ErrNotAuthenticated)
+	case now.Before(leaf.NotBefore):
+		return engine.Principal{}, true, fmt.Errorf("%w: the registered certificate is not valid yet", ErrNotAuthenticated)
+	case now.After(leaf.NotAfter):
+		return engine.Principal{}, true, fmt.Errorf("%w: the registered certificate has expired", ErrNotAuthenticated)
+	case len(leaf.ExtKeyUsage) > 0 && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageAny):
+		return engine.Principal{}, true, fmt.Errorf("%w: the certificate does not allow client authentication (ExtKeyUsage ClientAuth)", ErrNotAuthenticated)
+	}
+	sum := sha256.Sum256(leaf.Raw)
+	return engine.Principal{Tenant: c.Tenant, Member: c.Member, Role: c.Role, CertHash: hex.EncodeToString(sum[:])}, true, nil
 }
 
 type verified struct {
@@ -185,7 +274,16 @@ func (v *Verifier) Verify(rawCerts [][]byte) (engine.Principal, error) {
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
-		return engine.Principal{}, fmt.Errorf("%w: %v", ErrNotAuthenticated, err)
+		// Not ours: an externally issued certificate may be registered.
+		p, found, rerr := v.registered(certs[0], now)
+		if !found {
+			return engine.Principal{}, fmt.Errorf("%w: %v", ErrNotAuthenticated, err)
+		}
+		if rerr != nil {
+			return engine.Principal{}, rerr
+		}
+		v.remember(key, gen, p, certs[0].NotBefore, certs[0].NotAfter)
+		return p, nil
 	}
 	var p engine.Principal
 	var lastErr error
@@ -199,6 +297,12 @@ func (v *Verifier) Verify(rawCerts [][]byte) (engine.Principal, error) {
 	if chain == nil {
 		return engine.Principal{}, lastErr
 	}
+	if v.isRevoked(p.Tenant, chain[0]) {
+		return engine.Principal{}, fmt.Errorf("%w: the certificate is revoked", ErrNotAuthenticated)
+	}
+	if v.isRevoked("", chain[1]) {
+		return engine.Principal{}, fmt.Errorf("%w: the issuing tenant CA is revoked", ErrNotAuthenticated)
+	}
 	notBefore, notAfter := chain[0].NotBefore, chain[0].NotAfter
 	for _, c := range chain[1:] {
 		if c.NotAfter.Before(notAfter) {
@@ -208,10 +312,16 @@ func (v *Verifier) Verify(rawCerts [][]byte) (engine.Principal, error) {
 			notBefore = c.NotBefore
 		}
 	}
+	v.remember(key, gen, p, notBefore, notAfter)
+	return p, nil
+}
+
+// remember caches a verification made under trust generation gen.
+func (v *Verifier) remember(key [32]byte, gen uint64, p engine.Principal, notBefore, notAfter time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.gen != gen {
-		return p, nil
+		return
 	}
 	if len(v.cache) >= maxVerifiedCache {
 		for k := range v.cache { // drop an arbitrary entry
@@ -220,5 +330,4 @@ func (v *Verifier) Verify(rawCerts [][]byte) (engine.Principal, error) {
 		}
 	}
 	v.cache[key] = verified{p: p, notBefore: notBefore, notAfter: notAfter}
-	return p, nil
 }

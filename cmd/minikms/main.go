@@ -2,6 +2,7 @@
 //
 //	minikms dev    [--data-dir D] [--kmip-addr A] [--http-addr A]   development server
 //	minikms serve                                                   production server (environment configuration)
+//	minikms tenant | member | client | crl                         administration
 //	minikms version
 package main
 
@@ -27,6 +28,10 @@ func commands() []command {
 	return []command{
 		{"dev", "run a development server with an embedded store and a generated PKI", runDev},
 		{"serve", "run the server, configured from MINIKMS_* environment variables", runServe},
+		{"tenant", "tenants: create NAME | list", runTenant},
+		{"member", "member certificates: issue | list | revoke", runMember},
+		{"client", "externally issued client certificates: register | list | remove", runClient},
+		{"crl", "write a CRL (DER) of a tenant CA or of the root CA", runCRL},
 		{"version", "print the version", func(context.Context, []string) error { fmt.Println("minikms", version); return nil }},
 	}
 }

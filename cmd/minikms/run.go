@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/minikms/minikms/certs"
@@ -23,6 +24,11 @@ import (
 
 // shutdownGrace bounds how long requests in progress may take at shutdown.
 const shutdownGrace = 15 * time.Second
+
+// identityPollInterval is how often a server reloads revocations, client
+// registrations and tenant CAs that other processes (the command line,
+// other nodes) recorded: the time a revocation takes to apply.
+const identityPollInterval = time.Second
 
 // node is one running miniKMS server.
 type node struct {
@@ -102,7 +108,7 @@ func (n *node) serverCertificate(ctx context.Context) (tls.Certificate, error) {
 func (n *node) listen(cert tls.Certificate) error {
 	n.tls = certs.NewServer(cert, n.verifier)
 	var err error
-	n.kmip, err = kmip.New(kmip.Config{Engine: n.eng, TLS: n.tls.TLSConfig(), Identifier: n.verifier, Logger: n.log})
+	n.kmip, err = kmip.New(kmip.Config{Engine: n.eng, TLS: n.tls.TLSConfig(), Identifier: n.verifier, Certifier: n.auth, Logger: n.log})
 	if err != nil {
 		return err
 	}
@@ -121,6 +127,9 @@ func (n *node) listen(cert tls.Certificate) error {
 // run serves until ctx ends, then shuts down gracefully.
 func (n *node) run(ctx context.Context) error {
 	errc := make(chan error, 2)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go n.auth.Watch(watchCtx, n.verifier, identityPollInterval, n.log)
 	go func() { errc <- n.kmip.Serve(n.kmipLn) }()
 	go func() { errc <- n.httpSrv.Serve(n.httpLn) }()
 	var err error
@@ -164,6 +173,7 @@ func (n *node) httpHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("GET /crl/{name}", n.serveCRL)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -176,6 +186,36 @@ func (n *node) httpHandler() http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 	return mux
+}
+
+// serveCRL serves the DER CRLs: /crl/root.crl (revoked tenant CAs) and
+// /crl/<tenant>.crl (revoked member certificates of that tenant).
+func (n *node) serveCRL(w http.ResponseWriter, r *http.Request) {
+	name, ok := strings.CutSuffix(r.PathValue("name"), ".crl")
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	tenant := name
+	if name == "root" {
+		tenant = ""
+	} else if !engine.ValidTenantID(name) {
+		http.NotFound(w, r)
+		return
+	}
+	der, err := n.auth.CRL(r.Context(), tenant)
+	if errors.Is(err, pki.ErrNoTenant) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		n.log.Error("CRL", "tenant", tenant, "err", err)
+		http.Error(w, "CRL unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkix-crl")
+	w.Header().Set("Cache-Control", "max-age=60")
+	w.Write(der)
 }
 
 func newLogger(json bool) *slog.Logger {

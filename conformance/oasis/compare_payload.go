@@ -192,6 +192,25 @@ func (c *comparer) attributeSet(path string, exp []*element, act ttlv.Struct, cx
 				first, firstK = t, k
 			}
 		}
+		if !matched {
+			// The Attribute Index of an instance the server created (a
+			// link it added, a name it carried over) is the server's
+			// choice: match the value under any index before reporting.
+			ne := withoutIndex(e)
+			for k := range act {
+				if used[k] || actualAttributeName(act[k]) != name {
+					continue
+				}
+				t := c.fork()
+				t.value(p, ne, withoutActualIndex(act[k]), cx)
+				if len(t.diffs) == 0 {
+					c.adopt(t)
+					c.note("%s: attribute %q matched under another Attribute Index", p, name)
+					used[k], matched = true, true
+					break
+				}
+			}
+		}
 		switch {
 		case matched:
 		case first != nil:
@@ -213,6 +232,33 @@ func (c *comparer) attributeSet(path string, exp []*element, act ttlv.Struct, cx
 		}
 		c.diff(fmt.Sprintf("%s/%s", path, actualLabel(act, k)), nil, "nothing", fmt.Sprintf("attribute %q", name), "unexpected attribute")
 	}
+}
+
+// withoutIndex is an expected Attribute without its Attribute Index.
+func withoutIndex(e *element) *element {
+	c := *e
+	c.Children = nil
+	for _, ch := range e.Children {
+		if ch.Tag != kmip.TagAttributeIndex {
+			c.Children = append(c.Children, ch)
+		}
+	}
+	return &c
+}
+
+// withoutActualIndex is an actual Attribute without its Attribute Index.
+func withoutActualIndex(v ttlv.Value) ttlv.Value {
+	st, ok := v.Value.(ttlv.Struct)
+	if !ok {
+		return v
+	}
+	out := make(ttlv.Struct, 0, len(st))
+	for _, f := range st {
+		if f.Tag != kmip.TagAttributeIndex {
+			out = append(out, f)
+		}
+	}
+	return ttlv.Value{Tag: v.Tag, Value: out}
 }
 
 // getAttributes compares a Get Attributes payload. Without attribute names

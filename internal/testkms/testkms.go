@@ -37,6 +37,7 @@ type Env struct {
 
 	mu      sync.Mutex
 	clients map[string]tls.Certificate
+	known   map[string]bool
 }
 
 // Options tune Start.
@@ -94,7 +95,10 @@ func Start(t testing.TB, opts Options) *Env {
 		t.Fatal(err)
 	}
 	srvTLS := certs.NewServer(tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}, e.Verifier)
-	cfg := kmip.Config{Engine: e.Engine, TLS: srvTLS.TLSConfig(), Identifier: e.Verifier}
+	if err := e.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := kmip.Config{Engine: e.Engine, TLS: srvTLS.TLSConfig(), Identifier: e.Verifier, Certifier: e.Auth}
 	if opts.KMIP != nil {
 		opts.KMIP(&cfg)
 	}
@@ -121,6 +125,17 @@ func Start(t testing.TB, opts Options) *Env {
 	return e
 }
 
+// Refresh applies the store's revocations, client registrations and tenant
+// CAs to the verifier now (a running server polls every second).
+func (e *Env) Refresh() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.known == nil {
+		e.known = map[string]bool{}
+	}
+	return e.Auth.Refresh(context.Background(), e.Verifier, e.known)
+}
+
 // ClientCertificate returns (issuing once) a member certificate, creating
 // the tenant's CA when needed.
 func (e *Env) ClientCertificate(t testing.TB, tenant, member string, role engine.Role) tls.Certificate {
@@ -137,7 +152,7 @@ func (e *Env) ClientCertificate(t testing.TB, tenant, member string, role engine
 	}
 	e.Verifier.AddTenantCA(ca.Cert)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leaf, err := pki.IssueMember(ca, pki.MemberSpec{Tenant: tenant, Member: member, Role: role, PublicKey: key.Public()}, time.Now())
+	leaf, err := e.Auth.IssueMember(context.Background(), pki.MemberSpec{Tenant: tenant, Member: member, Role: role, PublicKey: key.Public()})
 	if err != nil {
 		t.Fatal(err)
 	}
