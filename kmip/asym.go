@@ -3,8 +3,8 @@ package kmip
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/ecdh"
+	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
 	"math/big"
