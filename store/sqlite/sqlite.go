@@ -164,6 +164,7 @@ var writerStatements = []string{
 	sqlInsertMeta, sqlGetMeta,
 	sqlInsertObject, sqlObjectRev, sqlUpdateObject,
 	sqlInsertName, sqlInsertGroup, sqlDeleteNames, sqlDeleteGroups,
+	sqlAuditHead, sqlInsertAudit,
 }
 
 // readerStatements are the fixed statements of the read pool; ListObjects
