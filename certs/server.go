@@ -72,3 +72,22 @@ func (s *Server) TLSConfig() *tls.Config {
 		},
 	}
 }
+
+// HTTPSConfig returns the configuration of the HTTPS side of the HTTP
+// address: same certificate and verification, but a client certificate is
+// optional, because health checks, metrics scrapers and CRL fetchers
+// have none; the API handlers require one. A certificate that is
+// presented must verify.
+func (s *Server) HTTPSConfig() *tls.Config {
+	c := s.TLSConfig()
+	c.ClientAuth = tls.RequestClientCert
+	verify := c.VerifyConnection
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return nil
+		}
+		return verify(cs)
+	}
+	c.NextProtos = []string{"http/1.1"}
+	return c
+}

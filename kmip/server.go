@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/minikms/minikms/audit"
 	"github.com/minikms/minikms/engine"
 	"github.com/ovh/kmip-go"
 )
@@ -48,7 +49,10 @@ type Config struct {
 	Identifier Identifier
 	// Certifier signs certificates for Certify; nil disables it.
 	Certifier Certifier
-	Logger    *slog.Logger
+	// Audit records every operation and refused client before the
+	// response is sent (nil: no audit log, for tests and tools only).
+	Audit  engine.AuditLog
+	Logger *slog.Logger
 
 	MaxMessageSize    int
 	HandshakeTimeout  time.Duration
@@ -90,8 +94,9 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	closing atomic.Bool
-	wg      sync.WaitGroup
+	closing  atomic.Bool
+	wg       sync.WaitGroup
+	refusals *audit.Limiter
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -105,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("kmip: engine, TLS configuration and identifier are required")
 	}
 	cfg.defaults()
-	return &Server{cfg: cfg, log: cfg.Logger, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}, perClient: map[string]int{}}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, refusals: audit.DefaultLimiter(), listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}, perClient: map[string]int{}}, nil
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -268,15 +273,19 @@ func (c *conn) serve() {
 	c.nc = tc
 	tc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	if err := tc.Handshake(); err != nil {
+		if errors.Is(err, io.EOF) {
+			// Closed before a ClientHello: a port probe, not an
+			// authentication attempt.
+			log.Debug("connection closed before the TLS handshake", "err", err)
+			return
+		}
 		log.Warn("TLS handshake failed", "err", err)
+		s.recordRefusal(remote, peerCerts(tc.ConnectionState()), nil, "TLS handshake failed: "+err.Error())
 		return
 	}
 	tc.SetDeadline(time.Time{})
 	state := tc.ConnectionState()
-	raw := make([][]byte, len(state.PeerCertificates))
-	for i, pc := range state.PeerCertificates {
-		raw[i] = pc.Raw
-	}
+	raw := peerCerts(state)
 	gen, genOK := s.cfg.Identifier.(generational)
 	var verifiedAt uint64
 	if genOK {
@@ -285,16 +294,18 @@ func (c *conn) serve() {
 	p, err := s.cfg.Identifier.Verify(raw)
 	if err != nil {
 		log.Warn("client refused", "err", err)
+		s.recordRefusal(remote, raw, nil, "client certificate refused: "+err.Error())
 		return
 	}
 	if !s.admitClient(c, p.CertHash) {
 		log.Warn("client refused: too many connections for this certificate", "tenant", p.Tenant, "member", p.Member, "max", s.cfg.MaxConnsPerClient)
+		s.recordRefusal(remote, raw, &p, fmt.Sprintf("more than %d connections with this certificate", s.cfg.MaxConnsPerClient))
 		return
 	}
 	log = log.With("tenant", p.Tenant, "member", p.Member)
 	log.Debug("client connected", "tls", tls.VersionName(state.Version), "resumed", state.DidResume)
 
-	sess := &session{srv: s, eng: s.cfg.Engine, p: p, log: log}
+	sess := &session{srv: s, eng: s.cfg.Engine, p: p, remote: remote, log: log}
 	var hdr [ttlvHeader]byte
 	for !s.closing.Load() {
 		// Deadline first, then idle, then the closing check: a Shutdown
@@ -319,6 +330,11 @@ func (c *conn) serve() {
 			verifiedAt = gen.Generation()
 			if np, err := s.cfg.Identifier.Verify(raw); err != nil || np != p {
 				log.Warn("client no longer accepted; connection closed", "err", err)
+				why := "identity changed"
+				if err != nil {
+					why = err.Error()
+				}
+				s.recordRefusal(remote, raw, &p, "connection closed: the client certificate is no longer accepted: "+why)
 				return
 			}
 		}
@@ -351,6 +367,15 @@ func (c *conn) writeResponse(sess *session, resp []byte) bool {
 		return false
 	}
 	return true
+}
+
+// peerCerts returns the DER certificates a client presented.
+func peerCerts(state tls.ConnectionState) [][]byte {
+	raw := make([][]byte, len(state.PeerCertificates))
+	for i, pc := range state.PeerCertificates {
+		raw[i] = pc.Raw
+	}
+	return raw
 }
 
 type byteReader struct{ b []byte }

@@ -15,14 +15,16 @@ import (
 // session is the state of one client connection: its principal, the
 // protocol version of the message in progress and the ID Placeholder.
 type session struct {
-	srv *Server
-	eng *engine.Engine
-	p   engine.Principal
-	log *slog.Logger
+	srv    *Server
+	eng    *engine.Engine
+	p      engine.Principal
+	remote string
+	log    *slog.Logger
 
 	version     kmip.ProtocolVersion
 	placeholder string
 	sensitive   [][]byte
+	events      []engine.AuditEvent
 }
 
 func (s *session) setPlaceholder(id string) { s.placeholder = id }
@@ -61,11 +63,13 @@ func responseVersion(v kmip.ProtocolVersion) kmip.ProtocolVersion {
 }
 
 // handleMessage processes one framed request message and returns the
-// encoded response.
+// encoded response. Every batch item, and every message refused as a
+// whole, is recorded in the audit log before the response is returned; if
+// the log cannot record, the client gets a General Failure instead.
 func (s *session) handleMessage(msg []byte) []byte {
 	raw, err := splitRequest(msg)
 	if err != nil {
-		return messageError(kmip.V1_0, nil, kmip.ResultReasonInvalidMessage, "malformed request message: "+err.Error())
+		return s.refuse(kmip.V1_0, nil, kmip.ResultReasonInvalidMessage, "malformed request message: "+err.Error())
 	}
 	var hdr kmip.RequestHeader
 	dec, err := ttlv.NewTTLVDecoder(raw.header)
@@ -73,14 +77,14 @@ func (s *session) handleMessage(msg []byte) []byte {
 		err = decodeSafely(func() error { return dec.TagAny(kmip.TagRequestHeader, &hdr) })
 	}
 	if err != nil {
-		return messageError(kmip.V1_0, nil, kmip.ResultReasonInvalidMessage, "malformed request header: "+err.Error())
+		return s.refuse(kmip.V1_0, nil, kmip.ResultReasonInvalidMessage, "malformed request header: "+err.Error())
 	}
 	v := responseVersion(hdr.ProtocolVersion)
 	if !supportedVersion(hdr.ProtocolVersion) {
-		return messageError(v, &hdr, kmip.ResultReasonInvalidMessage, fmt.Sprintf("protocol version %s is not supported (1.0 to 1.4 are)", hdr.ProtocolVersion))
+		return s.refuse(v, &hdr, kmip.ResultReasonInvalidMessage, fmt.Sprintf("protocol version %s is not supported (1.0 to 1.4 are)", hdr.ProtocolVersion))
 	}
 	if int(hdr.BatchCount) != len(raw.items) {
-		return messageError(v, &hdr, kmip.ResultReasonInvalidMessage, fmt.Sprintf("Batch Count is %d but the message has %d batch items", hdr.BatchCount, len(raw.items)))
+		return s.refuse(v, &hdr, kmip.ResultReasonInvalidMessage, fmt.Sprintf("Batch Count is %d but the message has %d batch items", hdr.BatchCount, len(raw.items)))
 	}
 	cont := hdr.BatchErrorContinuationOption
 	switch cont {
@@ -88,16 +92,21 @@ func (s *session) handleMessage(msg []byte) []byte {
 		cont = kmip.BatchErrorContinuationOptionStop // the KMIP default
 	case kmip.BatchErrorContinuationOptionStop, kmip.BatchErrorContinuationOptionContinue:
 	case kmip.BatchErrorContinuationOptionUndo:
-		return messageError(v, &hdr, kmip.ResultReasonFeatureNotSupported, "the Undo batch error continuation option is not supported")
+		return s.refuse(v, &hdr, kmip.ResultReasonFeatureNotSupported, "the Undo batch error continuation option is not supported")
 	default:
-		return messageError(v, &hdr, kmip.ResultReasonInvalidField, "unknown Batch Error Continuation Option")
+		return s.refuse(v, &hdr, kmip.ResultReasonInvalidField, "unknown Batch Error Continuation Option")
 	}
 	if hdr.MaximumResponseSize < 0 {
-		return messageError(v, &hdr, kmip.ResultReasonInvalidField, "Maximum Response Size is negative")
+		return s.refuse(v, &hdr, kmip.ResultReasonInvalidField, "Maximum Response Size is negative")
+	}
+	if err := s.srv.auditHealthy(); err != nil {
+		s.log.Warn("request refused: the audit log cannot record", "err", err)
+		return messageError(v, &hdr, kmip.ResultReasonGeneralFailure, auditUnavailable)
 	}
 
 	s.version = v
 	s.placeholder = ""
+	s.events = s.events[:0]
 	resp := &kmip.ResponseMessage{
 		Header: kmip.ResponseHeader{
 			ProtocolVersion: v, TimeStamp: now().Truncate(time.Second), BatchCount: hdr.BatchCount,
@@ -115,10 +124,12 @@ func (s *session) handleMessage(msg []byte) []byte {
 			out.ResultStatus = kmip.ResultStatusOperationFailed
 			out.ResultReason = kmip.ResultReasonOperationCanceledByRequester
 			out.ResultMessage = "not processed: an earlier batch item failed and the continuation option is Stop"
+			s.events = append(s.events, s.opEvent(out.Operation, nil, nil, out, ""))
 			continue
 		}
 		start := time.Now()
-		payload, err := s.execute(bi)
+		placeholder := s.placeholder
+		req, payload, err := s.execute(bi)
 		if err != nil {
 			reason, text := resultFor(context.Background(), s.log, v, err)
 			out.ResultStatus = kmip.ResultStatusOperationFailed
@@ -132,15 +143,19 @@ func (s *session) handleMessage(msg []byte) []byte {
 			out.ResultStatus = kmip.ResultStatusSuccess
 			out.ResponsePayload = payload
 		}
+		s.events = append(s.events, s.opEvent(out.Operation, req, payload, out, placeholder))
 		s.log.Debug("kmip operation", "op", ttlv.EnumStr(out.Operation), "status", ttlv.EnumStr(out.ResultStatus),
 			"reason", reasonText(out), "duration", time.Since(start))
 	}
 	b, err := encodeSafely(resp)
 	if err != nil {
 		s.log.Error("response encoding failed", "err", err)
-		return messageError(v, &hdr, kmip.ResultReasonGeneralFailure, genericFailure)
-	}
-	if max := int(hdr.MaximumResponseSize); max > 0 && len(b) > max {
+		for i := range s.events {
+			s.events[i].Status, s.events[i].Reason = "failure", ttlv.EnumStr(kmip.ResultReasonGeneralFailure)
+			s.events[i].Details = map[string]string{"message": "the response could not be encoded"}
+		}
+		b = messageError(v, &hdr, kmip.ResultReasonGeneralFailure, genericFailure)
+	} else if max := int(hdr.MaximumResponseSize); max > 0 && len(b) > max {
 		clear(b)
 		for i := range resp.BatchItem {
 			out := &resp.BatchItem[i]
@@ -149,11 +164,32 @@ func (s *session) handleMessage(msg []byte) []byte {
 				out.ResultReason = kmip.ResultReasonResponseTooLarge
 				out.ResultMessage = fmt.Sprintf("the response exceeds the Maximum Response Size of %d bytes", max)
 				out.ResponsePayload = nil
+				s.events[i].Status, s.events[i].Reason = "failure", ttlv.EnumStr(out.ResultReason)
+				s.events[i].Details = map[string]string{"message": out.ResultMessage}
 			}
 		}
 		b = ttlv.MarshalTTLV(resp)
 	}
+	if err := s.srv.record(s.events); err != nil {
+		s.log.Error("audit log cannot record; response withheld", "err", err)
+		clear(b)
+		s.scrub()
+		return messageError(v, &hdr, kmip.ResultReasonGeneralFailure, auditUnavailable)
+	}
 	return b
+}
+
+// auditUnavailable is what a client sees when its request cannot be
+// audited.
+const auditUnavailable = "the audit log cannot record operations; the operation's result is withheld (see the server's readiness)"
+
+// refuse answers a message refused as a whole, after recording it.
+func (s *session) refuse(v kmip.ProtocolVersion, hdr *kmip.RequestHeader, reason kmip.ResultReason, msg string) []byte {
+	if err := s.srv.record([]engine.AuditEvent{s.messageEvent(reason, msg)}); err != nil {
+		s.log.Error("audit log cannot record a refused message", "err", err)
+		return messageError(v, hdr, kmip.ResultReasonGeneralFailure, auditUnavailable)
+	}
+	return messageError(v, hdr, reason, msg)
 }
 
 func reasonText(bi *kmip.ResponseBatchItem) string {
@@ -163,10 +199,11 @@ func reasonText(bi *kmip.ResponseBatchItem) string {
 	return ttlv.EnumStr(bi.ResultReason)
 }
 
-// execute runs one batch item.
-func (s *session) execute(bi *rawBatchItem) (payload kmip.OperationPayload, err error) {
+// execute runs one batch item; req is the decoded request payload (nil
+// when it could not be decoded).
+func (s *session) execute(bi *rawBatchItem) (req any, payload kmip.OperationPayload, err error) {
 	if bi.err != nil {
-		return nil, errReason(kmip.ResultReasonInvalidMessage, "malformed batch item: "+bi.err.Error())
+		return nil, nil, errReason(kmip.ResultReasonInvalidMessage, "malformed batch item: "+bi.err.Error())
 	}
 	if bi.extension != nil {
 		var ext kmip.MessageExtension
@@ -175,30 +212,31 @@ func (s *session) execute(bi *rawBatchItem) (payload kmip.OperationPayload, err 
 			err = decodeSafely(func() error { return dec.TagAny(kmip.TagMessageExtension, &ext) })
 		}
 		if err != nil {
-			return nil, errReason(kmip.ResultReasonInvalidMessage, "malformed Message Extension: "+err.Error())
+			return nil, nil, errReason(kmip.ResultReasonInvalidMessage, "malformed Message Extension: "+err.Error())
 		}
 		if ext.CriticalityIndicator {
-			return nil, errReason(kmip.ResultReasonFeatureNotSupported, "message extension "+ext.VendorIdentification+" is critical and not supported")
+			return nil, nil, errReason(kmip.ResultReasonFeatureNotSupported, "message extension "+ext.VendorIdentification+" is critical and not supported")
 		}
 	}
 	h, ok := handlers[kmip.Operation(bi.operation)]
 	if !ok {
-		return nil, errReason(kmip.ResultReasonOperationNotSupported, "operation "+ttlv.EnumStr(kmip.Operation(bi.operation))+" is not supported")
+		return nil, nil, errReason(kmip.ResultReasonOperationNotSupported, "operation "+ttlv.EnumStr(kmip.Operation(bi.operation))+" is not supported")
 	}
 	if bi.payload == nil {
-		return nil, errReason(kmip.ResultReasonInvalidMessage, "the batch item has no Request Payload")
+		return nil, nil, errReason(kmip.ResultReasonInvalidMessage, "the batch item has no Request Payload")
 	}
-	req := h.newReq()
+	r := h.newReq()
 	dec, err := ttlv.NewTTLVDecoder(bi.payload)
 	if err == nil {
-		err = decodeSafely(func() error { return dec.TagAny(kmip.TagRequestPayload, req) })
+		err = decodeSafely(func() error { return dec.TagAny(kmip.TagRequestPayload, r) })
 	}
 	if err != nil {
-		return nil, errReason(kmip.ResultReasonInvalidMessage, "the request payload cannot be decoded: "+err.Error())
+		return nil, nil, errReason(kmip.ResultReasonInvalidMessage, "the request payload cannot be decoded: "+err.Error())
 	}
-	if err := checkPayloadFields(bi.payload, req); err != nil {
-		return nil, errReason(kmip.ResultReasonInvalidMessage, "the request payload is malformed: "+err.Error())
+	if err := checkPayloadFields(bi.payload, r); err != nil {
+		return r, nil, errReason(kmip.ResultReasonInvalidMessage, "the request payload is malformed: "+err.Error())
 	}
+	req = r
 	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.RequestTimeout)
 	defer cancel()
 	defer func() {
@@ -207,7 +245,8 @@ func (s *session) execute(bi *rawBatchItem) (payload kmip.OperationPayload, err 
 			payload, err = nil, errReason(kmip.ResultReasonGeneralFailure, genericFailure)
 		}
 	}()
-	return h.serve(ctx, s, req)
+	payload, err = h.serve(ctx, s, r)
+	return req, payload, err
 }
 
 // decodeSafely turns a codec panic on hostile input into an error.

@@ -245,3 +245,82 @@ func (a *Authority) loadOrCreate(ctx context.Context, key, label string, make fu
 	}
 	return &CA{Cert: cert, Signer: signer}, nil
 }
+
+// metaSigningKey prefixes the server signing keys (not CAs) in meta.
+const metaSigningKey = "pki.key."
+
+type keyRecord struct {
+	Key  []byte `json:"key"`  // KeySource reference
+	SPKI []byte `json:"spki"` // public key, to check what Load returns
+}
+
+// SigningKey returns the server signing key named label (for example the
+// audit checkpoint key), creating it on first use. It lives where the CA
+// keys do: sealed under the root key, or in the HSM.
+func (a *Authority) SigningKey(ctx context.Context, label string) (crypto.Signer, error) {
+	return a.signingKey(ctx, label, true)
+}
+
+// LoadSigningKey returns the signing key named label; engine.ErrNotFound
+// when it was never made.
+func (a *Authority) LoadSigningKey(ctx context.Context, label string) (crypto.Signer, error) {
+	return a.signingKey(ctx, label, false)
+}
+
+// SigningPublicKey returns the public key stored beside the signing key
+// named label without opening the key (no root key needed). It is not
+// authenticated: whoever can write the store can replace it.
+func SigningPublicKey(ctx context.Context, store MetaStore, label string) (crypto.PublicKey, error) {
+	raw, err := store.GetMeta(ctx, metaSigningKey+label)
+	if err != nil {
+		return nil, err
+	}
+	var rec keyRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return nil, fmt.Errorf("stored %s key: %w", label, err)
+	}
+	return x509.ParsePKIXPublicKey(rec.SPKI)
+}
+
+func (a *Authority) signingKey(ctx context.Context, label string, create bool) (crypto.Signer, error) {
+	key := metaSigningKey + label
+	raw, err := a.store.GetMeta(ctx, key)
+	if errors.Is(err, engine.ErrNotFound) && create {
+		signer, ref, err := a.keys.Generate(ctx, "key/"+label)
+		if err != nil {
+			return nil, fmt.Errorf("generate %s key: %w", label, err)
+		}
+		spki, err := x509.MarshalPKIXPublicKey(signer.Public())
+		if err != nil {
+			return nil, err
+		}
+		rec, err := json.Marshal(keyRecord{Key: ref, SPKI: spki})
+		if err != nil {
+			return nil, err
+		}
+		if raw, err = a.store.InitMeta(ctx, key, rec); err != nil {
+			return nil, fmt.Errorf("store %s key: %w", label, err)
+		}
+		if string(raw) == string(rec) {
+			return signer, nil
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	var rec keyRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return nil, fmt.Errorf("stored %s key: %w", label, err)
+	}
+	signer, err := a.keys.Load(ctx, "key/"+label, rec.Key)
+	if err != nil {
+		return nil, err
+	}
+	spki, err := x509.MarshalPKIXPublicKey(signer.Public())
+	if err != nil {
+		return nil, err
+	}
+	if string(spki) != string(rec.SPKI) {
+		return nil, fmt.Errorf("stored %s key does not match its public key", label)
+	}
+	return signer, nil
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,12 +13,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/minikms/minikms/audit"
 	"github.com/minikms/minikms/engine"
 	"github.com/minikms/minikms/pki"
 )
@@ -66,7 +70,34 @@ func (a *adminFlags) openAdmin(ctx context.Context) (*node, error) {
 	return open(ctx, cfg, newLogger(false))
 }
 
-func runTenant(ctx context.Context, args []string) error {
+// auditAdmin records an administrative command and its outcome (usage
+// errors are not actions). The change is made before it is recorded: if
+// the record fails, the command says so and fails.
+func (n *node) auditAdmin(ctx context.Context, action, tenant, object string, errp *error) {
+	if errors.Is(*errp, errUsage) {
+		return
+	}
+	e := engine.AuditEvent{Tenant: tenant, Member: "cli:" + cliUser(), Role: "operator", Action: action, Object: object, Status: audit.StatusSuccess}
+	if s := os.Getenv("SUDO_USER"); s != "" {
+		e.Details = map[string]string{"sudo_user": s}
+	}
+	if *errp != nil {
+		e.Status, e.Reason = audit.StatusFailure, (*errp).Error()
+	}
+	if err := n.audit.Record(ctx, []engine.AuditEvent{e}); err != nil && *errp == nil {
+		*errp = fmt.Errorf("%s was done, but the audit log could not record it: %w", action, err)
+	}
+}
+
+// cliUser names the operating-system user running a command.
+func cliUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
+}
+
+func runTenant(ctx context.Context, args []string) (err error) {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: minikms tenant create NAME | list", errUsage)
 	}
@@ -81,6 +112,7 @@ func runTenant(ctx context.Context, args []string) error {
 		return err
 	}
 	defer n.close()
+	defer n.auditAdmin(ctx, "admin.tenant."+args[0], fl.Arg(0), "", &err)
 	switch args[0] {
 	case "create":
 		if fl.NArg() != 1 {
@@ -113,7 +145,7 @@ func runTenant(ctx context.Context, args []string) error {
 	return fmt.Errorf("%w: unknown tenant command %q (create, list)", errUsage, args[0])
 }
 
-func runMember(ctx context.Context, args []string) error {
+func runMember(ctx context.Context, args []string) (err error) {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: minikms member issue | list | revoke", errUsage)
 	}
@@ -135,6 +167,7 @@ func runMember(ctx context.Context, args []string) error {
 		return err
 	}
 	defer n.close()
+	defer n.auditAdmin(ctx, "admin.member."+args[0], *tenant, cmp.Or(*serial, *member), &err)
 	switch args[0] {
 	case "issue":
 		if *tenant == "" || *member == "" {
@@ -301,7 +334,7 @@ func writeNew(path string, data []byte, perm os.FileMode) error {
 	return f.Close()
 }
 
-func runClient(ctx context.Context, args []string) error {
+func runClient(ctx context.Context, args []string) (err error) {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: minikms client register | list | remove", errUsage)
 	}
@@ -321,6 +354,7 @@ func runClient(ctx context.Context, args []string) error {
 		return err
 	}
 	defer n.close()
+	defer n.auditAdmin(ctx, "admin.client."+args[0], *tenant, cmp.Or(*member, *spki, *certFile), &err)
 	switch args[0] {
 	case "register":
 		if *tenant == "" || *member == "" || *certFile == "" {
@@ -397,7 +431,7 @@ func readCertificate(path string) (*x509.Certificate, error) {
 	return c, nil
 }
 
-func runCRL(ctx context.Context, args []string) error {
+func runCRL(ctx context.Context, args []string) (err error) {
 	fl := flag.NewFlagSet("crl", flag.ContinueOnError)
 	var af adminFlags
 	af.register(fl)
@@ -411,6 +445,7 @@ func runCRL(ctx context.Context, args []string) error {
 		return err
 	}
 	defer n.close()
+	defer n.auditAdmin(ctx, "admin.crl.write", *tenant, "", &err)
 	der, err := n.auth.CRL(ctx, *tenant)
 	if err != nil {
 		return err

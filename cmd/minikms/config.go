@@ -5,7 +5,9 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/minikms/minikms/audit"
 	"github.com/minikms/minikms/engine"
 )
 
@@ -21,6 +23,9 @@ type config struct {
 	tlsCert  string
 	tlsKey   string
 	hosts    []string // names in an auto-issued server certificate
+	nodeName string   // names this server in audit records
+	// checkpointEvery is how often the audit chain head is signed.
+	checkpointEvery time.Duration
 
 	pkcs11Module string
 	pkcs11Token  string
@@ -39,6 +44,8 @@ const (
 	envPKCS11Mod   = "MINIKMS_PKCS11_MODULE"
 	envPKCS11Token = "MINIKMS_PKCS11_TOKEN_LABEL"
 	envPKCS11PIN   = "MINIKMS_PKCS11_PIN"
+	envNodeName    = "MINIKMS_NODE_NAME"
+	envCheckpoint  = "MINIKMS_AUDIT_CHECKPOINT_INTERVAL"
 )
 
 // fromEnv fills the fields the environment sets.
@@ -64,6 +71,14 @@ func (c *config) fromEnv() error {
 	set(&c.pkcs11Module, envPKCS11Mod)
 	set(&c.pkcs11Token, envPKCS11Token)
 	set(&c.pkcs11PIN, envPKCS11PIN)
+	set(&c.nodeName, envNodeName)
+	if v, ok := os.LookupEnv(envCheckpoint); ok {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%s: %q is not a duration (for example 30s, 5m)", envCheckpoint, v)
+		}
+		c.checkpointEvery = d
+	}
 	return nil
 }
 
@@ -88,6 +103,18 @@ func (c *config) validate() error {
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return fmt.Errorf("%s and %s must be set together", envTLSCert, envTLSKey)
+	}
+	if c.checkpointEvery == 0 {
+		c.checkpointEvery = audit.DefaultCheckpointInterval
+	}
+	if c.checkpointEvery < time.Second || c.checkpointEvery > 24*time.Hour {
+		return fmt.Errorf("%s: %s is outside 1s to 24h", envCheckpoint, c.checkpointEvery)
+	}
+	if c.nodeName == "" {
+		c.nodeName, _ = os.Hostname()
+	}
+	if len(c.nodeName) > 255 {
+		return fmt.Errorf("%s: longer than 255 characters", envNodeName)
 	}
 	if len(c.salt) > 256 {
 		return fmt.Errorf("%s: longer than 256 characters", envSalt)

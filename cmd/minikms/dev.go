@@ -71,7 +71,7 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	root, _ := n.auth.Root(ctx)
 	n.verifier.SetTrust(root.Cert, cas)
-	if err := n.listen(cert); err != nil {
+	if err := n.listen(ctx, cert); err != nil {
 		n.close()
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,8 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/minikms/minikms/audit"
 	"github.com/minikms/minikms/certs"
 	"github.com/minikms/minikms/engine"
+	"github.com/minikms/minikms/httpapi"
 	"github.com/minikms/minikms/kmip"
 	"github.com/minikms/minikms/pki"
 	"github.com/minikms/minikms/store/sqlite"
@@ -39,6 +42,8 @@ type node struct {
 	eng      *engine.Engine
 	auth     *pki.Authority
 	verifier *pki.Verifier
+	audit    *audit.Log
+	cpoint   *audit.Checkpointer
 	tls      *certs.Server
 	kmip     *kmip.Server
 	kmipLn   net.Listener
@@ -81,8 +86,12 @@ func open(ctx context.Context, cfg config, log *slog.Logger) (_ *node, err error
 		return nil, fmt.Errorf("tenant CAs: %w", err)
 	}
 	n.verifier = pki.NewVerifier(root.Cert, tenantCAs, nil)
+	n.audit = audit.NewLog(n.store, cfg.nodeName)
 	return n, nil
 }
+
+// checkpointKeyLabel names the audit checkpoint signing key.
+const checkpointKeyLabel = "audit-checkpoint"
 
 // serverCertificate loads the configured certificate or issues one.
 func (n *node) serverCertificate(ctx context.Context) (tls.Certificate, error) {
@@ -104,11 +113,24 @@ func (n *node) serverCertificate(ctx context.Context) (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}, nil
 }
 
-// listen starts the KMIP and HTTP listeners.
-func (n *node) listen(cert tls.Certificate) error {
+// listen prepares the audit checkpoints and starts the KMIP and HTTP
+// listeners.
+func (n *node) listen(ctx context.Context, cert tls.Certificate) error {
+	signer, err := n.auth.SigningKey(ctx, checkpointKeyLabel)
+	if err != nil {
+		return fmt.Errorf("audit checkpoint key: %w", err)
+	}
+	if n.cpoint, err = audit.NewCheckpointer(n.store, signer); err != nil {
+		return err
+	}
+	n.log.Info("audit checkpoints signed every "+n.cfg.checkpointEvery.String(), "key_id", n.cpoint.KeyID(),
+		"hint", "pin it: minikms audit verify --key-id "+n.cpoint.KeyID())
+	if err := n.audit.Record(ctx, []engine.AuditEvent{{Action: "server.start", Status: audit.StatusSuccess,
+		Details: map[string]string{"version": version, "kmip": n.cfg.kmipAddr, "http": n.cfg.httpAddr}}}); err != nil {
+		return fmt.Errorf("the audit log cannot record: %w", err)
+	}
 	n.tls = certs.NewServer(cert, n.verifier)
-	var err error
-	n.kmip, err = kmip.New(kmip.Config{Engine: n.eng, TLS: n.tls.TLSConfig(), Identifier: n.verifier, Certifier: n.auth, Logger: n.log})
+	n.kmip, err = kmip.New(kmip.Config{Engine: n.eng, TLS: n.tls.TLSConfig(), Identifier: n.verifier, Certifier: n.auth, Audit: n.audit, Logger: n.log})
 	if err != nil {
 		return err
 	}
@@ -120,7 +142,12 @@ func (n *node) listen(cert tls.Certificate) error {
 	if err != nil {
 		return fmt.Errorf("HTTP listener on %s: %w", n.cfg.httpAddr, err)
 	}
-	n.httpSrv = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	n.httpLn = httpapi.Listen(n.httpLn, n.tls.HTTPSConfig())
+	handler := httpapi.New(httpapi.Config{
+		Public: n.httpHandler(), Identifier: n.verifier, Audit: n.audit, AuditStore: n.store, Logger: n.log,
+		CheckpointKey: func(context.Context) (crypto.PublicKey, error) { return signer.Public(), nil },
+	})
+	n.httpSrv = &http.Server{Handler: handler, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	return nil
 }
 
@@ -130,6 +157,10 @@ func (n *node) run(ctx context.Context) error {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go n.auth.Watch(watchCtx, n.verifier, identityPollInterval, n.log)
+	go n.probeAudit(watchCtx)
+	cpCtx, stopCheckpoints := context.WithCancel(context.Background())
+	cpDone := make(chan struct{})
+	go func() { n.cpoint.Run(cpCtx, n.cfg.checkpointEvery, n.log); close(cpDone) }()
 	go func() { errc <- n.kmip.Serve(n.kmipLn) }()
 	go func() { errc <- n.httpSrv.Serve(n.httpLn) }()
 	var err error
@@ -145,6 +176,11 @@ func (n *node) run(ctx context.Context) error {
 	if serr := n.kmip.Shutdown(sctx); serr != nil {
 		n.log.Warn("connections closed before their requests finished", "err", serr)
 	}
+	if rerr := n.audit.Record(sctx, []engine.AuditEvent{{Action: "server.stop", Status: audit.StatusSuccess}}); rerr != nil {
+		n.log.Error("audit: server stop not recorded", "err", rerr)
+	}
+	stopCheckpoints() // signs the head one last time
+	<-cpDone
 	n.close()
 	n.log.Info("stopped")
 	if errors.Is(err, kmip.ErrServerClosed) || errors.Is(err, http.ErrServerClosed) {
@@ -183,6 +219,11 @@ func (n *node) httpHandler() http.Handler {
 			fmt.Fprintln(w, "not ready:", err)
 			return
 		}
+		if err := n.audit.Healthy(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready:", err)
+			return
+		}
 		fmt.Fprintln(w, "ready")
 	})
 	return mux
@@ -216,6 +257,33 @@ func (n *node) serveCRL(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/pkix-crl")
 	w.Header().Set("Cache-Control", "max-age=60")
 	w.Write(der)
+}
+
+// auditProbeInterval is how often a failing audit log is retried.
+const auditProbeInterval = time.Second
+
+// probeAudit retries the audit log while it fails, so the server becomes
+// ready again when the store recovers.
+func (n *node) probeAudit(ctx context.Context) {
+	t := time.NewTicker(auditProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n.audit.Healthy() == nil {
+				continue
+			}
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := n.audit.Probe(pctx); err != nil {
+				n.log.Error("audit log still failing; operations are refused", "err", err)
+			} else {
+				n.log.Info("audit log recovered")
+			}
+			cancel()
+		}
+	}
 }
 
 func newLogger(json bool) *slog.Logger {

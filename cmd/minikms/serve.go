@@ -41,7 +41,7 @@ func runServe(ctx context.Context, args []string) error {
 		log.Warn("no server certificate configured: issued one from the root CA for this run", "hosts", cfg.hosts,
 			"hint", "set "+envTLSCert+" and "+envTLSKey+" for a stable certificate")
 	}
-	if err := n.listen(cert); err != nil {
+	if err := n.listen(ctx, cert); err != nil {
 		n.close()
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minikms/minikms/audit"
 	"github.com/minikms/minikms/certs"
 	"github.com/minikms/minikms/engine"
 	"github.com/minikms/minikms/kmip"
@@ -30,6 +31,7 @@ type Env struct {
 	Auth     *pki.Authority
 	Verifier *pki.Verifier
 	Server   *kmip.Server
+	Audit    *audit.Log // nil with Options.NoAudit
 	Addr     string
 	Roots    *x509.CertPool
 	RootKey  []byte
@@ -48,6 +50,8 @@ type Options struct {
 	RootKey []byte
 	// KMIP adjusts the server configuration before it starts.
 	KMIP func(*kmip.Config)
+	// NoAudit runs without an audit log.
+	NoAudit bool
 }
 
 // Start runs a server until the test ends.
@@ -99,6 +103,10 @@ func Start(t testing.TB, opts Options) *Env {
 		t.Fatal(err)
 	}
 	cfg := kmip.Config{Engine: e.Engine, TLS: srvTLS.TLSConfig(), Identifier: e.Verifier, Certifier: e.Auth}
+	if !opts.NoAudit {
+		e.Audit = audit.NewLog(e.Store, "test")
+		cfg.Audit = e.Audit
+	}
 	if opts.KMIP != nil {
 		opts.KMIP(&cfg)
 	}
