@@ -3,6 +3,8 @@
 //	minikms dev    [--data-dir D] [--kmip-addr A] [--http-addr A]   development server
 //	minikms serve                                                   production server (environment configuration)
 //	minikms tenant | member | client | crl                         administration
+//	minikms audit verify | export | query                           the audit log
+//	minikms bench                                                   KMIP load generator
 //	minikms version
 package main
 
@@ -31,7 +33,9 @@ func commands() []command {
 		{"tenant", "tenants: create NAME | list", runTenant},
 		{"member", "member certificates: issue | list | revoke", runMember},
 		{"client", "externally issued client certificates: register | list | remove", runClient},
+		{"audit", "audit log: verify | export | query", runAudit},
 		{"crl", "write a CRL (DER) of a tenant CA or of the root CA", runCRL},
+		{"bench", "KMIP load generator: ops/s, latency and CPU per operation against a running server", runBench},
 		{"version", "print the version", func(context.Context, []string) error { fmt.Println("minikms", version); return nil }},
 	}
 }
