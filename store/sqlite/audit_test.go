@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 
+	"github.com/minikms/minikms/audit"
 	"github.com/minikms/minikms/engine"
 	"github.com/minikms/minikms/store/storetest"
 )
@@ -80,4 +82,42 @@ func TestAuditTamper(t *testing.T) {
 		s, _ := openTest(t)
 		return s, tamperer{s}
 	})
+}
+
+// TestAuditTwoProcessesOneChain: two stores on one file (a server and the
+// command line, or two servers on one host) append concurrently; the head
+// is read under SQLite's write lock, so the chain stays one chain.
+func TestAuditTwoProcessesOneChain(t *testing.T) {
+	a, path := openTest(t)
+	b, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	logs := []*audit.Log{audit.NewLog(a, "node-a"), audit.NewLog(b, "node-b")}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 20 {
+				ev := engine.AuditEvent{Tenant: "acme", Action: "kmip.Get", Object: fmt.Sprintf("%d-%d", i, j), Status: "success"}
+				if err := logs[i%2].Record(t.Context(), []engine.AuditEvent{ev}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	rep, err := audit.Verify(t.Context(), a, audit.VerifyOptions{})
+	if err != nil || rep.Problem != nil || rep.Records != 160 {
+		t.Fatalf("verify: %v %v, %d records", err, rep.Problem, rep.Records)
+	}
+	recs, _ := a.AuditRecords(t.Context(), 0, 0)
+	nodes := map[string]int{}
+	for _, r := range recs {
+		nodes[r.Node]++
+	}
+	if nodes["node-a"] != 80 || nodes["node-b"] != 80 {
+		t.Fatalf("records by node %v", nodes)
+	}
 }
