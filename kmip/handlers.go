@@ -8,6 +8,7 @@ import (
 	"github.com/minikms/minikms/engine"
 	"github.com/ovh/kmip-go"
 	"github.com/ovh/kmip-go/payloads"
+	"github.com/ovh/kmip-go/ttlv"
 )
 
 // handler serves one operation: newReq makes the payload to decode into.
@@ -26,6 +27,24 @@ func route[T any](serve func(ctx context.Context, s *session, req *T) (kmip.Oper
 }
 
 var handlers map[kmip.Operation]handler
+
+// registered are the handlers other files add with addHandler.
+var registered []struct {
+	op kmip.Operation
+	h  handler
+}
+
+// addHandler registers the handler of op from another file, as a
+// package-level declaration (those run before init):
+//
+//	var _ = addHandler(kmip.OperationSign, route(handleSign))
+func addHandler(op kmip.Operation, h handler) bool {
+	registered = append(registered, struct {
+		op kmip.Operation
+		h  handler
+	}{op, h})
+	return true
+}
 
 func init() {
 	handlers = map[kmip.Operation]handler{
@@ -47,6 +66,12 @@ func init() {
 		kmip.OperationDecrypt:          route(handleDecrypt),
 		kmip.OperationCertify:          route(handleCertify),
 		kmip.OperationReCertify:        route(handleRecertify),
+	}
+	for _, r := range registered {
+		if _, dup := handlers[r.op]; dup {
+			panic("kmip: two handlers for operation " + ttlv.EnumStr(r.op))
+		}
+		handlers[r.op] = r.h
 	}
 }
 
