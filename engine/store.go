@@ -79,3 +79,11 @@ type Store interface {
 	// Close releases the store.
 	Close() error
 }
+
+// ObjectDeleter is a store that can remove an object outright (undoing its
+// creation in a batch with the Undo continuation option). DeleteObject
+// removes the object if its stored Rev is rev: ErrConflict if it changed,
+// ErrNotFound if it is absent or in another tenant.
+type ObjectDeleter interface {
+	DeleteObject(ctx context.Context, tenant, id string, rev int64) error
+}

@@ -136,18 +136,6 @@ func TestBatchErrorContinuation(t *testing.T) {
 		})
 	}
 
-	t.Run("Undo is not supported", func(t *testing.T) {
-		w.t = t
-		name := uniqueName(t)
-		m := newRequest(v14, createAES(nameAttr(name)))
-		m.Header.BatchErrorContinuationOption = okmip.BatchErrorContinuationOptionUndo
-		resp, _ := w.do(m)
-		wantMessageError(t, resp, okmip.ResultReasonFeatureNotSupported)
-		if ids := w.locate(nameAttr(name)); len(ids) != 0 {
-			t.Fatalf("the Create of an Undo batch ran: %v", ids)
-		}
-		w.servesOK()
-	})
 	t.Run("undefined option", func(t *testing.T) {
 		w.t = t
 		m := newRequest(v14, &payloads.DiscoverVersionsRequestPayload{})

@@ -297,7 +297,7 @@ func TestQuery(t *testing.T) {
 			t.Fatalf("%d capability informations", len(q.CapabilityInformation))
 		}
 		c := q.CapabilityInformation[0]
-		if c.BatchContinueCapability == nil || !*c.BatchContinueCapability || c.BatchUndoCapability == nil || *c.BatchUndoCapability ||
+		if c.BatchContinueCapability == nil || !*c.BatchContinueCapability || c.BatchUndoCapability == nil || !*c.BatchUndoCapability ||
 			c.StreamingCapability == nil || *c.StreamingCapability || c.AsynchronousCapability == nil || *c.AsynchronousCapability {
 			t.Fatalf("capabilities %+v", c)
 		}

@@ -74,9 +74,10 @@ func handleQuery(_ context.Context, s *session, req *payloads.QueryRequestPayloa
 		case kmip.QueryFunctionCapabilities:
 			f := false
 			t := true
+			undo := s.eng.CanUndoCreate()
 			resp.CapabilityInformation = []kmip.CapabilityInformation{{
 				StreamingCapability: &f, AsynchronousCapability: &f, AttestationCapability: &f,
-				BatchUndoCapability: &f, BatchContinueCapability: &t,
+				BatchUndoCapability: &undo, BatchContinueCapability: &t,
 			}}
 		default:
 			return nil, errReason(kmip.ResultReasonInvalidField, "unknown Query Function")

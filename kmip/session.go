@@ -92,7 +92,10 @@ func (s *session) handleMessage(msg []byte) []byte {
 		cont = kmip.BatchErrorContinuationOptionStop // the KMIP default
 	case kmip.BatchErrorContinuationOptionStop, kmip.BatchErrorContinuationOptionContinue:
 	case kmip.BatchErrorContinuationOptionUndo:
-		return s.refuse(v, &hdr, kmip.ResultReasonFeatureNotSupported, "the Undo batch error continuation option is not supported")
+		if err := s.checkUndoable(raw.items); err != nil {
+			reason, text := resultFor(context.Background(), s.log, v, err)
+			return s.refuse(v, &hdr, reason, text)
+		}
 	default:
 		return s.refuse(v, &hdr, kmip.ResultReasonInvalidField, "unknown Batch Error Continuation Option")
 	}
@@ -115,6 +118,10 @@ func (s *session) handleMessage(msg []byte) []byte {
 		BatchItem: make([]kmip.ResponseBatchItem, len(raw.items)),
 	}
 	stopped := false
+	var undo *undoLog
+	if cont == kmip.BatchErrorContinuationOptionUndo {
+		undo = newUndoLog()
+	}
 	for i := range raw.items {
 		bi := &raw.items[i]
 		out := &resp.BatchItem[i]
@@ -123,13 +130,20 @@ func (s *session) handleMessage(msg []byte) []byte {
 		if stopped {
 			out.ResultStatus = kmip.ResultStatusOperationFailed
 			out.ResultReason = kmip.ResultReasonOperationCanceledByRequester
-			out.ResultMessage = "not processed: an earlier batch item failed and the continuation option is Stop"
+			out.ResultMessage = "not processed: an earlier batch item failed and the continuation option is " + ttlv.EnumStr(cont)
 			s.events = append(s.events, s.opEvent(out.Operation, nil, nil, out, ""))
 			continue
 		}
 		start := time.Now()
 		placeholder := s.placeholder
-		req, payload, err := s.execute(bi)
+		var req any
+		var payload kmip.OperationPayload
+		var err error
+		if undo == nil {
+			req, payload, err = s.execute(bi)
+		} else {
+			req, payload, err = s.executeUndoable(undo, i, bi)
+		}
 		if err != nil {
 			reason, text := resultFor(context.Background(), s.log, v, err)
 			out.ResultStatus = kmip.ResultStatusOperationFailed
@@ -138,6 +152,10 @@ func (s *session) handleMessage(msg []byte) []byte {
 			s.placeholder = ""
 			if cont == kmip.BatchErrorContinuationOptionStop {
 				stopped = true
+			}
+			if undo != nil {
+				stopped = true
+				s.undoBefore(undo, resp.BatchItem[:i], i)
 			}
 		} else {
 			out.ResultStatus = kmip.ResultStatusSuccess
@@ -179,6 +197,51 @@ func (s *session) handleMessage(msg []byte) []byte {
 	return b
 }
 
+// executeUndoable runs item i of an Undo batch: it snapshots the object
+// the item names first and notes what it changed after.
+func (s *session) executeUndoable(u *undoLog, i int, bi *rawBatchItem) (any, kmip.OperationPayload, error) {
+	h, req, err := s.decode(bi)
+	if err != nil {
+		return req, nil, err
+	}
+	target, _ := objectOf(req)
+	if target == "" {
+		target = s.placeholder
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.RequestTimeout)
+	defer cancel()
+	if err := u.before(ctx, s, target); err != nil {
+		return req, nil, err
+	}
+	payload, err := s.serve(bi, h, req)
+	if err != nil {
+		return req, nil, err
+	}
+	if err := u.after(ctx, s, i, kmip.Operation(bi.operation), target, payload); err != nil {
+		return req, nil, err
+	}
+	return req, payload, nil
+}
+
+// undoBefore reverses the items before the failed item failedAt: those
+// whose effects are gone answer Operation Undone.
+func (s *session) undoBefore(u *undoLog, done []kmip.ResponseBatchItem, failedAt int) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.RequestTimeout)
+	defer cancel()
+	undone := u.rollback(ctx, s)
+	for i := range done {
+		if done[i].ResultStatus != kmip.ResultStatusSuccess {
+			continue
+		}
+		if ok, touched := undone[i]; touched && !ok {
+			continue // still in effect: its Success stands
+		}
+		done[i].ResultStatus = kmip.ResultStatusOperationUndone
+		done[i].ResponsePayload = nil
+		s.events[i].Details = map[string]string{"undone": fmt.Sprintf("batch item %d failed; this operation was reversed", failedAt+1)}
+	}
+}
+
 // auditUnavailable is what a client sees when its request cannot be
 // audited.
 const auditUnavailable = "the audit log cannot record operations; the operation's result is withheld (see the server's readiness)"
@@ -202,8 +265,18 @@ func reasonText(bi *kmip.ResponseBatchItem) string {
 // execute runs one batch item; req is the decoded request payload (nil
 // when it could not be decoded).
 func (s *session) execute(bi *rawBatchItem) (req any, payload kmip.OperationPayload, err error) {
+	h, req, err := s.decode(bi)
+	if err != nil {
+		return req, nil, err
+	}
+	payload, err = s.serve(bi, h, req)
+	return req, payload, err
+}
+
+// decode checks one batch item and decodes its request payload.
+func (s *session) decode(bi *rawBatchItem) (handler, any, error) {
 	if bi.err != nil {
-		return nil, nil, errReason(kmip.ResultReasonInvalidMessage, "malformed batch item: "+bi.err.Error())
+		return handler{}, nil, errReason(kmip.ResultReasonInvalidMessage, "malformed batch item: "+bi.err.Error())
 	}
 	if bi.extension != nil {
 		var ext kmip.MessageExtension
@@ -212,18 +285,18 @@ func (s *session) execute(bi *rawBatchItem) (req any, payload kmip.OperationPayl
 			err = decodeSafely(func() error { return dec.TagAny(kmip.TagMessageExtension, &ext) })
 		}
 		if err != nil {
-			return nil, nil, errReason(kmip.ResultReasonInvalidMessage, "malformed Message Extension: "+err.Error())
+			return handler{}, nil, errReason(kmip.ResultReasonInvalidMessage, "malformed Message Extension: "+err.Error())
 		}
 		if ext.CriticalityIndicator {
-			return nil, nil, errReason(kmip.ResultReasonFeatureNotSupported, "message extension "+ext.VendorIdentification+" is critical and not supported")
+			return handler{}, nil, errReason(kmip.ResultReasonFeatureNotSupported, "message extension "+ext.VendorIdentification+" is critical and not supported")
 		}
 	}
 	h, ok := handlers[kmip.Operation(bi.operation)]
 	if !ok {
-		return nil, nil, errReason(kmip.ResultReasonOperationNotSupported, "operation "+ttlv.EnumStr(kmip.Operation(bi.operation))+" is not supported")
+		return handler{}, nil, errReason(kmip.ResultReasonOperationNotSupported, "operation "+ttlv.EnumStr(kmip.Operation(bi.operation))+" is not supported")
 	}
 	if bi.payload == nil {
-		return nil, nil, errReason(kmip.ResultReasonInvalidMessage, "the batch item has no Request Payload")
+		return handler{}, nil, errReason(kmip.ResultReasonInvalidMessage, "the batch item has no Request Payload")
 	}
 	r := h.newReq()
 	dec, err := ttlv.NewTTLVDecoder(bi.payload)
@@ -231,12 +304,16 @@ func (s *session) execute(bi *rawBatchItem) (req any, payload kmip.OperationPayl
 		err = decodeSafely(func() error { return dec.TagAny(kmip.TagRequestPayload, r) })
 	}
 	if err != nil {
-		return nil, nil, errReason(kmip.ResultReasonInvalidMessage, "the request payload cannot be decoded: "+err.Error())
+		return handler{}, nil, errReason(kmip.ResultReasonInvalidMessage, "the request payload cannot be decoded: "+err.Error())
 	}
 	if err := checkPayloadFields(bi.payload, r); err != nil {
-		return r, nil, errReason(kmip.ResultReasonInvalidMessage, "the request payload is malformed: "+err.Error())
+		return handler{}, r, errReason(kmip.ResultReasonInvalidMessage, "the request payload is malformed: "+err.Error())
 	}
-	req = r
+	return h, r, nil
+}
+
+// serve runs a decoded batch item under the request timeout.
+func (s *session) serve(bi *rawBatchItem, h handler, req any) (payload kmip.OperationPayload, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.RequestTimeout)
 	defer cancel()
 	defer func() {
@@ -245,8 +322,7 @@ func (s *session) execute(bi *rawBatchItem) (req any, payload kmip.OperationPayl
 			payload, err = nil, errReason(kmip.ResultReasonGeneralFailure, genericFailure)
 		}
 	}()
-	payload, err = h.serve(ctx, s, r)
-	return req, payload, err
+	return h.serve(ctx, s, req)
 }
 
 // decodeSafely turns a codec panic on hostile input into an error.

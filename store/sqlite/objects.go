@@ -23,6 +23,7 @@ const (
 	sqlObjectRev    = `SELECT seq, rev FROM objects WHERE id = ? AND tenant = ?`
 	sqlUpdateObject = `UPDATE objects SET type = ?, state = ?, created = ?, rev = ?, attrs = ?, wrapped = ?, root_version = ?
 		WHERE seq = ?`
+	sqlDeleteObject = `DELETE FROM objects WHERE seq = ?`
 )
 
 type rowScanner interface {
@@ -170,6 +171,30 @@ func (s *Store) UpdateObject(ctx context.Context, o *engine.StoredObject, prevRe
 			return err
 		}
 		return s.writeLabels(ctx, tx, seq, o)
+	})
+}
+
+// DeleteObject removes the object if its stored revision is rev
+// (engine.ObjectDeleter: undoing a creation). engine.ErrConflict if it
+// changed since, engine.ErrNotFound if it is not in tenant.
+func (s *Store) DeleteObject(ctx context.Context, tenant, id string, rev int64) error {
+	return s.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var seq, cur int64
+		err := s.wstmts.queryRow(ctx, tx, sqlObjectRev, id, tenant).Scan(&seq, &cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			return engine.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if cur != rev {
+			return engine.ErrConflict
+		}
+		if err := s.deleteLabels(ctx, tx, seq); err != nil {
+			return err
+		}
+		_, err = s.wstmts.exec(ctx, tx, sqlDeleteObject, seq)
+		return mapErr(err)
 	})
 }
 

@@ -164,7 +164,7 @@ var writerStatements = []string{
 	sqlInsertMeta, sqlGetMeta,
 	sqlInsertObject, sqlObjectRev, sqlUpdateObject,
 	sqlInsertName, sqlInsertGroup, sqlDeleteNames, sqlDeleteGroups,
-	sqlAuditHead, sqlInsertAudit,
+	sqlAuditHead, sqlInsertAudit, sqlDeleteObject,
 }
 
 // readerStatements are the fixed statements of the read pool; ListObjects

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 	t.Run("PingClose", func(t *testing.T) { testPingClose(t, open) })
 	t.Run("Identity", func(t *testing.T) { testIdentity(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
+	t.Run("DeleteObject", func(t *testing.T) { testDelete(t, open) })
 }
 
 // testTimeout bounds every subtest's store calls, so a deadlocked store
