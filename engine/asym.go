@@ -162,6 +162,9 @@ func certificateAttributes(o *Object, der []byte) error {
 	if serial == "" {
 		serial = "00"
 	}
+	if v, ok := o.Attrs.First(AttrCertificateType); ok && v.(Enum) != Enum(0x01) {
+		return errf(ErrInvalidField, "Certificate Type 0x%X given for an X.509 certificate", uint32(v.(Enum)))
+	}
 	o.Attrs.Set(AttrCertificateType, Enum(0x01)) // X.509
 	o.Attrs.Set(AttrCertificateLength, int32(len(der)))
 	o.Attrs.Set(AttrCertificateIdentifier, CertificateIdentifier{Issuer: c.Issuer.String(), SerialNumber: strings.ToUpper(serial)})

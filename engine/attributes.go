@@ -121,7 +121,6 @@ var (
 	cryptoObjs = []ObjectType{TypeCertificate, TypeSymmetricKey, TypePublicKey, TypePrivateKey, TypeSplitKey, TypeTemplate, TypeSecretData, TypePGPKey}
 	certs      = []ObjectType{TypeCertificate, TypePGPKey}
 	asym       = []ObjectType{TypePublicKey, TypePrivateKey, TypeTemplate, TypePGPKey}
-	symOnly    = []ObjectType{TypeSymmetricKey, TypeSplitKey, TypeTemplate}
 )
 
 func def(name string, zero any, multi bool, init setter, mod, del bool, applies []ObjectType) *AttrDef {
@@ -140,7 +139,7 @@ func init() {
 		def(AttrCryptographicLength, int32(0), false, byServer|byClient, false, false, keys),
 		def(AttrCryptographicParameters, CryptographicParameters{}, true, byClient, true, true, keys),
 		def(AttrCryptographicDomainParameters, CryptographicDomainParameters{}, false, byClient, false, false, asym),
-		def(AttrCertificateType, Enum(0), false, byServer, false, false, certs),
+		def(AttrCertificateType, Enum(0), false, byServer|byClient, false, false, certs),
 		def(AttrCertificateLength, int32(0), false, byServer, false, false, certs),
 		def(AttrX509CertificateIdentifier, X509CertificateIdentifier{}, false, byServer, false, false, certs),
 		def(AttrX509CertificateSubject, X509CertificateSubject{}, false, byServer, false, false, certs),
@@ -157,8 +156,8 @@ func init() {
 		def(AttrState, State(0), false, byServer, false, false, cryptoObjs),
 		def(AttrInitialDate, time.Time{}, false, byServer, false, false, nil),
 		def(AttrActivationDate, time.Time{}, false, byServer|byClient, true, false, cryptoObjs),
-		def(AttrProcessStartDate, time.Time{}, false, byServer|byClient, true, false, symOnly),
-		def(AttrProtectStopDate, time.Time{}, false, byServer|byClient, true, false, symOnly),
+		def(AttrProcessStartDate, time.Time{}, false, byServer|byClient, true, false, keys),
+		def(AttrProtectStopDate, time.Time{}, false, byServer|byClient, true, false, keys),
 		def(AttrDeactivationDate, time.Time{}, false, byServer|byClient, true, false, cryptoObjs),
 		def(AttrDestroyDate, time.Time{}, false, byServer, false, false, nil),
 		def(AttrCompromiseOccurrenceDate, time.Time{}, false, byServer, false, false, nil),
@@ -175,7 +174,7 @@ func init() {
 		def(AttrKeyValuePresent, false, false, byServer, false, false, nil),
 		def(AttrKeyValueLocation, KeyValueLocation{}, true, byServer|byClient, false, false, nil),
 		def(AttrOriginalCreationDate, time.Time{}, false, byServer|byClient, false, false, nil),
-		def(AttrRandomNumberGenerator, RNGParameters{}, false, byServer, false, false, nil),
+		def(AttrRandomNumberGenerator, RNGParameters{}, false, byServer|byClient, false, false, cryptoObjs),
 		def(AttrPKCS12FriendlyName, "", false, byClient, true, true, nil),
 		def(AttrDescription, "", false, byClient, true, true, nil),
 		def(AttrComment, "", false, byClient, true, true, nil),
