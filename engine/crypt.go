@@ -56,6 +56,9 @@ func (e *Engine) Encrypt(ctx context.Context, p Principal, req EncryptRequest) (
 	if err := authorize(p, OpEncrypt); err != nil {
 		return res, err
 	}
+	if e.asymmetricTarget(ctx, p, req.ID) {
+		return e.encryptRSA(ctx, p, req) // pkcrypt.go
+	}
 	c, k, params, err := e.cryptoKey(ctx, p, req.ID, req.Params, UsageEncrypt)
 	if err != nil {
 		return res, err
@@ -91,6 +94,10 @@ func (e *Engine) Encrypt(ctx context.Context, p Principal, req EncryptRequest) (
 				return res, err
 			}
 			res.IV = iv
+			// NIST SP 800-38D §8.3 bound on random IVs (rekey.go).
+			if err := e.reserveGCM(ctx, c.obj, k); err != nil {
+				return res, err
+			}
 		}
 		if err := charge(); err != nil {
 			return res, err
@@ -152,6 +159,9 @@ func (e *Engine) Encrypt(ctx context.Context, p Principal, req EncryptRequest) (
 func (e *Engine) Decrypt(ctx context.Context, p Principal, req DecryptRequest) (*Object, []byte, error) {
 	if err := authorize(p, OpDecrypt); err != nil {
 		return nil, nil, err
+	}
+	if e.asymmetricTarget(ctx, p, req.ID) {
+		return e.decryptRSA(ctx, p, req) // pkcrypt.go
 	}
 	c, k, params, err := e.cryptoKey(ctx, p, req.ID, req.Params, UsageDecrypt)
 	if err != nil {

@@ -555,6 +555,9 @@ func TestUsageLimitsFailClosed(t *testing.T) {
 	limited := e.activeAES(t, acmeApp, 256, attr(engine.AttrUsageLimits, engine.UsageLimits{UsageLimitsTotal: 100, UsageLimitsUnit: 2}))
 	free := e.activeAES(t, acmeApp, 256)
 	e.encrypt(t, acmeApp, limited.ID, []byte("warm the cache"))
+	// The first AES-GCM encryption reserves a block of invocations
+	// (rekey.go); later ones need no write.
+	e.encrypt(t, acmeApp, free.ID, []byte("reserve a block"))
 
 	fs.armed = true
 	res, err := e.eng.Encrypt(t.Context(), acmeApp, engine.EncryptRequest{ID: limited.ID, Data: []byte("secret")})

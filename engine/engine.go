@@ -54,6 +54,9 @@ type Engine struct {
 	// the store's revision check still arbitrates between processes.
 	updateLocks [updateStripes]sync.Mutex
 	lockSeed    maphash.Seed
+	// gcm holds the AES-GCM invocation blocks reserved by this process
+	// (rekey.go).
+	gcm gcmLeases
 }
 
 // updateStripes is the number of per-object update locks.
@@ -260,6 +263,10 @@ func (e *Engine) key(ctx context.Context, c *cachedObject) (*keyEntry, error) {
 	if err != nil {
 		clear(m)
 		return nil, fmt.Errorf("object %s: %w", c.obj.ID, err)
+	}
+	if dm.Format == FormatWrappedOnly {
+		clear(m)
+		return nil, errWrappedOnly(c.obj.ID) // keywrap.go
 	}
 	k := &keyEntry{rev: c.obj.Rev, format: dm.Format, dataType: dm.DataType, material: slices.Clone(dm.Bytes)}
 	clear(m)

@@ -411,8 +411,8 @@ func TestOperationNotSupported(t *testing.T) {
 	env := startKMS(t, nil)
 	w := dialAdmin(t, env)
 	ops := []okmip.Operation{
-		okmip.OperationPoll, okmip.OperationReKey, okmip.OperationCreateKeyPair,
-		okmip.OperationCheck, okmip.OperationArchive, okmip.OperationCancel, okmip.OperationSign,
+		okmip.OperationPoll, okmip.OperationArchive, okmip.OperationRecover, okmip.OperationCancel,
+		okmip.OperationValidate, okmip.OperationNotify, okmip.OperationPut,
 		okmip.Operation(0), okmip.Operation(0xFFFF), okmip.Operation(0x8000_0001),
 	}
 	for _, op := range ops {

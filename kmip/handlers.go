@@ -139,6 +139,9 @@ func handleRegister(ctx context.Context, s *session, req *payloads.RegisterReque
 	if req.Object.ObjectType() != req.ObjectType {
 		return nil, errReason(kmip.ResultReasonInvalidField, "the Object Type does not match the object")
 	}
+	if kb := wrappedKeyBlock(req.Object); kb != nil {
+		return s.registerWrapped(ctx, req, tmpl, attrs, kb) // keywrap.go
+	}
 	er := engine.RegisterRequest{Type: engine.ObjectType(req.ObjectType), Attrs: attrs, Templates: tmpl}
 	if err := materialFromObject(req.Object, &er); err != nil {
 		return nil, err
@@ -157,8 +160,8 @@ func handleGet(ctx context.Context, s *session, req *payloads.GetRequestPayload)
 	if err != nil {
 		return nil, err
 	}
-	if req.KeyWrappingSpecification != nil {
-		return nil, errReason(kmip.ResultReasonFeatureNotSupported, "Get with a Key Wrapping Specification is not supported yet")
+	if req.KeyWrappingSpecification != nil || req.KeyWrapType != 0 {
+		return s.getWrapped(ctx, id, req) // keywrap.go
 	}
 
 	o, m, err := s.eng.Get(ctx, s.p, id)

@@ -94,8 +94,8 @@ func TestCreateRegisterGetSymmetricKey(t *testing.T) {
 		{"unsupported format PKCS#1", &payloads.GetRequestPayload{UniqueIdentifier: created, KeyFormatType: okmip.KeyFormatTypePKCS_1}, okmip.ResultReasonKeyFormatTypeNotSupported},
 		{"unsupported format Opaque", &payloads.GetRequestPayload{UniqueIdentifier: created, KeyFormatType: okmip.KeyFormatTypeOpaque}, okmip.ResultReasonKeyFormatTypeNotSupported},
 		{"unsupported format X.509", &payloads.GetRequestPayload{UniqueIdentifier: created, KeyFormatType: okmip.KeyFormatTypeX_509}, okmip.ResultReasonKeyFormatTypeNotSupported},
-		{"key wrapping specification", &payloads.GetRequestPayload{UniqueIdentifier: created, KeyWrappingSpecification: &okmip.KeyWrappingSpecification{
-			WrappingMethod: okmip.WrappingMethodEncrypt, EncryptionKeyInformation: &okmip.EncryptionKeyInformation{UniqueIdentifier: regRaw}}}, okmip.ResultReasonFeatureNotSupported},
+		{"key wrapping specification: wrapping key not active", &payloads.GetRequestPayload{UniqueIdentifier: created, KeyWrappingSpecification: &okmip.KeyWrappingSpecification{
+			WrappingMethod: okmip.WrappingMethodEncrypt, EncryptionKeyInformation: &okmip.EncryptionKeyInformation{UniqueIdentifier: regRaw}}}, okmip.ResultReasonPermissionDenied},
 		{"key compression", &payloads.GetRequestPayload{UniqueIdentifier: created, KeyCompressionType: okmip.KeyCompressionTypeECPublicKeyTypeUncompressed}, okmip.ResultReasonKeyCompressionTypeNotSupported},
 		// The codec reads the object by its Object Type: a mismatch cannot be decoded.
 		{"register: object type mismatch", &payloads.RegisterRequestPayload{ObjectType: okmip.ObjectTypeSecretData, Object: symmetricKey(okmip.KeyFormatTypeRaw, slices.Clone(material))}, okmip.ResultReasonInvalidMessage},
@@ -234,6 +234,9 @@ func TestQuery(t *testing.T) {
 		okmip.OperationGetAttributeList, okmip.OperationAddAttribute, okmip.OperationModifyAttribute, okmip.OperationDeleteAttribute,
 		okmip.OperationActivate, okmip.OperationRevoke, okmip.OperationDestroy, okmip.OperationQuery, okmip.OperationDiscoverVersions,
 		okmip.OperationEncrypt, okmip.OperationDecrypt, okmip.OperationCertify, okmip.OperationReCertify,
+		okmip.OperationMAC, okmip.OperationMACVerify, okmip.OperationHash, okmip.OperationRNGRetrieve, okmip.OperationRNGSeed,
+		okmip.OperationDeriveKey, okmip.OperationCheck, okmip.OperationGetUsageAllocation, okmip.OperationObtainLease,
+		okmip.OperationCreateKeyPair, okmip.OperationReKey, okmip.OperationReKeyKeyPair, okmip.OperationSign, okmip.OperationSignatureVerify,
 	}
 	slices.Sort(wantOps)
 
