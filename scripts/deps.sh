@@ -2,7 +2,7 @@
 # Installs the packages the test suites need (Debian). Needs root; without
 # root it only reports what is missing.
 set -euo pipefail
-pkgs=(python3-pykmip python3-pytest softhsm2 opensc)
+pkgs=(python3-pykmip python3-pytest softhsm2 opensc postgresql)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
