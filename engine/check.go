@@ -66,11 +66,11 @@ func (e *Engine) Check(ctx context.Context, p Principal, req CheckRequest) (*Obj
 		if *lt < 0 {
 			return nil, errf(ErrInvalidField, "Lease Time must not be negative")
 		}
-		max, err := leaseFor(o, now)
+		max, err := e.leaseFor(o, now)
 		switch {
 		case err != nil:
 			failed = append(failed, "Lease Time: "+errDetail(err))
-		case max > 0 && *lt > max:
+		case *lt > max:
 			failed = append(failed, fmt.Sprintf("Lease Time %v exceeds the %v lease the server grants", *lt, max))
 		}
 	}
@@ -165,8 +165,11 @@ type LeaseResult struct {
 }
 
 // ObtainLease grants a lease on an Active object: the object's Lease Time
-// attribute when the server set one, else 0 (no limit). Objects in any
-// other state get no lease (Permission Denied).
+// attribute when one is set, else the server's lease (Config.Lease,
+// MINIKMS_LEASE_TIME, one hour by default). A client is to ask again when
+// the lease runs out, so a state change (revocation, deactivation) reaches
+// clients that cache keys within one lease. Objects in any other state get
+// no lease (Permission Denied).
 func (e *Engine) ObtainLease(ctx context.Context, p Principal, id string) (LeaseResult, error) {
 	var res LeaseResult
 	if err := authorize(p, OpObtainLease); err != nil {
@@ -177,7 +180,7 @@ func (e *Engine) ObtainLease(ctx context.Context, p Principal, id string) (Lease
 		return res, err
 	}
 	o := c.obj
-	lease, err := leaseFor(o, e.now())
+	lease, err := e.leaseFor(o, e.now())
 	if err != nil {
 		return res, err
 	}
@@ -185,16 +188,17 @@ func (e *Engine) ObtainLease(ctx context.Context, p Principal, id string) (Lease
 	return res, nil
 }
 
-// leaseFor is the lease the server grants on o now.
-func leaseFor(o *Object, now time.Time) (time.Duration, error) {
+// leaseFor is the lease the server grants on o now: its Lease Time
+// attribute, else the server's lease.
+func (e *Engine) leaseFor(o *Object, now time.Time) (time.Duration, error) {
 	if !o.Type.Cryptographic() {
 		return 0, errf(ErrIllegalOperation, "leases apply to managed cryptographic objects, not %s objects", o.Type)
 	}
 	if st := o.EffectiveState(now); st != StateActive {
 		return 0, errf(ErrWrongState, "the object is %s; a lease is granted only on an Active object", st)
 	}
-	if v, ok := o.Attrs.First(AttrLeaseTime); ok {
+	if v, ok := o.Attrs.First(AttrLeaseTime); ok && v.(time.Duration) > 0 {
 		return v.(time.Duration), nil
 	}
-	return 0, nil
+	return e.lease, nil
 }

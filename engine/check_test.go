@@ -113,6 +113,10 @@ func TestCheck(t *testing.T) {
 	o, err := e.eng.Check(ctx, acmeApp, engine.CheckRequest{ID: k.ID, UsageMask: &enc, LeaseTime: &lease})
 	require.NoError(t, err)
 	assert.Equal(t, k.ID, o.ID)
+	long := engine.DefaultLease + time.Second
+	_, err = e.eng.Check(ctx, acmeApp, engine.CheckRequest{ID: k.ID, LeaseTime: &long})
+	assert.ErrorIs(t, err, engine.ErrPermissionDenied)
+	assert.ErrorContains(t, err, "exceeds")
 	_, err = e.eng.Check(ctx, acmeApp, engine.CheckRequest{ID: k.ID, UsageMask: &mac})
 	assert.ErrorIs(t, err, engine.ErrPermissionDenied)
 	assert.ErrorContains(t, err, "generate MACs")
@@ -144,7 +148,7 @@ func TestObtainLease(t *testing.T) {
 	res, err := e.eng.ObtainLease(ctx, acmeApp, k.ID)
 	require.NoError(t, err)
 	assert.Equal(t, k.ID, res.Object.ID)
-	assert.Zero(t, res.LeaseTime, "no lease limit")
+	assert.Equal(t, engine.DefaultLease, res.LeaseTime, "the server's lease")
 	assert.Equal(t, e.dkAttr(t, k.ID, engine.AttrLastChangeDate), res.LastChangeDate)
 
 	pre := e.create(t, acmeApp, aesAttrs(128)...)

@@ -27,6 +27,13 @@ type Config struct {
 	// CacheEntries bounds the objects (with their unwrapped keys) kept in
 	// memory. 0 means DefaultCacheEntries.
 	CacheEntries int
+	// MinRSABits is the shortest RSA modulus Create Key Pair and ReKey Key
+	// Pair generate (MINIKMS_RSA_MIN_BITS): 0 means DefaultMinRSABits;
+	// 1024 only for legacy clients.
+	MinRSABits int
+	// Lease is the lease Obtain Lease grants on an object without a Lease
+	// Time attribute (MINIKMS_LEASE_TIME): 0 means DefaultLease.
+	Lease time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -57,7 +64,16 @@ type Engine struct {
 	// gcm holds the AES-GCM invocation blocks reserved by this process
 	// (rekey.go).
 	gcm gcmLeases
+	// minRSABits is Config.MinRSABits.
+	minRSABits int32
+	// lease is Config.Lease.
+	lease time.Duration
+	// feed follows the store's change feed, if any (changefeed.go).
+	feed changeState
 }
+
+// DefaultLease is the lease Obtain Lease grants by default.
+const DefaultLease = time.Hour
 
 // updateStripes is the number of per-object update locks.
 const updateStripes = 256
@@ -85,6 +101,19 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Lease < 0 {
+		return nil, fmt.Errorf("engine: lease %s is negative", cfg.Lease)
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = DefaultLease
+	}
+	switch cfg.MinRSABits {
+	case 0:
+		cfg.MinRSABits = DefaultMinRSABits
+	case 1024, 2048, 3072, 4096:
+	default:
+		return nil, fmt.Errorf("engine: minimum RSA size %d: must be 1024, 2048, 3072 or 4096", cfg.MinRSABits)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -97,8 +126,13 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		}),
 		tenantKeys: newLRU(maxTenantKeys, func(t *tenantKey) { clear(t.key) }),
 		lockSeed:   maphash.MakeSeed(),
+		minRSABits: int32(cfg.MinRSABits),
+		lease:      cfg.Lease,
 	}
 	if err := e.checkRoot(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.follow(ctx); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -155,6 +189,7 @@ func (e *Engine) Ready(ctx context.Context) error {
 
 // Close zeroizes every cached key. The store and keyring are the caller's.
 func (e *Engine) Close() {
+	e.stopFollowing()
 	e.objects.Purge()
 	e.tenantKeys.Purge()
 }
@@ -238,7 +273,7 @@ func (e *Engine) load(ctx context.Context, tenant, id string) (*cachedObject, er
 		return nil, err
 	}
 	c := &cachedObject{obj: o}
-	e.objects.PutIf(ck, c, func(old *cachedObject) bool { return old.obj.Rev >= o.Rev })
+	e.cachePut(ck, c, func(old *cachedObject) bool { return old.obj.Rev >= o.Rev })
 	if cur, ok := e.objects.Get(ck); ok {
 		return cur, nil
 	}
@@ -247,6 +282,9 @@ func (e *Engine) load(ctx context.Context, tenant, id string) (*cachedObject, er
 
 // key returns the unwrapped-key entry of a cached object.
 func (e *Engine) key(ctx context.Context, c *cachedObject) (*keyEntry, error) {
+	if IsMetadataOnly(c.obj) {
+		return nil, errNoKeyValue(c.obj.ID) // mdo.go
+	}
 	if !c.obj.HasMaterial() {
 		return nil, errf(ErrIllegalOperation, "object has no key material")
 	}
@@ -279,7 +317,7 @@ func (e *Engine) key(ctx context.Context, c *cachedObject) (*keyEntry, error) {
 		}
 	}
 	nc := &cachedObject{obj: c.obj, key: k}
-	e.objects.PutIf(ck, nc, func(old *cachedObject) bool {
+	e.cachePut(ck, nc, func(old *cachedObject) bool {
 		return old.obj.Rev > c.obj.Rev || (old.obj.Rev == c.obj.Rev && old.key != nil)
 	})
 	if cur, ok := e.objects.Get(ck); ok && cur.obj.Rev == c.obj.Rev && cur.key != nil {
@@ -353,7 +391,7 @@ var errNoChange = errors.New("no change")
 // cacheUpdated caches a copy of o: the caller keeps o as its snapshot.
 func (e *Engine) cacheUpdated(o *Object) {
 	c := o.clone()
-	e.objects.PutIf(cacheKey(o.Tenant, o.ID), &cachedObject{obj: c}, func(old *cachedObject) bool { return old.obj.Rev >= o.Rev })
+	e.cachePut(cacheKey(o.Tenant, o.ID), &cachedObject{obj: c}, func(old *cachedObject) bool { return old.obj.Rev >= o.Rev })
 }
 
 // Invalidate drops an object from the cache (another node changed it).

@@ -25,6 +25,9 @@ func (e *Engine) Get(ctx context.Context, p Principal, id string) (*Object, Mate
 		// Found: the object's value is gone; its attributes remain.
 		return nil, Material{}, errf(ErrNotFound, "object %s was destroyed; only its attributes remain", o.ID)
 	}
+	if IsMetadataOnly(o) {
+		return o.clone(), Material{}, nil // mdo.go: the Key Block without a Key Value
+	}
 	if !o.HasMaterial() {
 		return nil, Material{}, errf(ErrKeyValueNotPresent, "object %s has no key material", o.ID)
 	}

@@ -376,7 +376,7 @@ func (e *Engine) recacheKey(o *Object, m Material) {
 	}
 	ck := cacheKey(o.Tenant, o.ID)
 	nc := &cachedObject{obj: o.clone(), key: nk}
-	e.objects.PutIf(ck, nc, func(old *cachedObject) bool {
+	e.cachePut(ck, nc, func(old *cachedObject) bool {
 		return old.obj.Rev > o.Rev || (old.obj.Rev == o.Rev && old.key != nil)
 	})
 	if cur, ok := e.objects.Get(ck); !ok || cur != nc {

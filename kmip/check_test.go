@@ -79,7 +79,7 @@ func TestObtainLeaseOverKMIP(t *testing.T) {
 	w := dialAdmin(t, env)
 	id := w.activeKey()
 	got := ok[*payloads.ObtainLeaseResponsePayload](w, v10, &payloads.ObtainLeaseRequestPayload{UniqueIdentifier: id})
-	if got.UniqueIdentifier != id || got.LeaseTime != 0 || got.LastChangeDate.IsZero() {
+	if got.UniqueIdentifier != id || got.LeaseTime != engine.DefaultLease || got.LastChangeDate.IsZero() {
 		t.Fatalf("Obtain Lease answered %+v", got)
 	}
 	w.fails(v10, &payloads.ObtainLeaseRequestPayload{UniqueIdentifier: w.createKey()}, okmip.ResultReasonPermissionDenied)

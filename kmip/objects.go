@@ -124,6 +124,9 @@ func materialFromObject(obj kmip.Object, r *engine.RegisterRequest) error {
 // key format (0 = the default for the object).
 // The object aliases m.Bytes.
 func objectFromMaterial(o *engine.Object, m engine.Material, format kmip.KeyFormatType, v kmip.ProtocolVersion, scrub func([]byte)) (kmip.Object, error) {
+	if obj, ok, err := extendedObject(o, m, format); ok {
+		return obj, err // mdo.go: split keys, PGP keys, metadata-only keys
+	}
 	b := m.Bytes
 	switch o.Type {
 	case engine.TypeSymmetricKey:

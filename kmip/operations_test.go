@@ -215,12 +215,6 @@ func TestEncryptDecryptEmptyData(t *testing.T) {
 		w.fails(v14, &payloads.EncryptRequestPayload{UniqueIdentifier: id}, okmip.ResultReasonMissingData)
 		w.fails(v14, &payloads.DecryptRequestPayload{UniqueIdentifier: id, IVCounterNonce: make([]byte, 12)}, okmip.ResultReasonMissingData)
 	})
-	t.Run("streaming", func(t *testing.T) {
-		w.t = t
-		yes := true
-		w.fails(v14, &payloads.EncryptRequestPayload{UniqueIdentifier: id, Data: []byte("x"), InitIndicator: &yes}, okmip.ResultReasonFeatureNotSupported)
-		w.fails(v14, &payloads.DecryptRequestPayload{UniqueIdentifier: id, Data: []byte("x"), CorrelationValue: []byte("c")}, okmip.ResultReasonFeatureNotSupported)
-	})
 }
 
 func TestQuery(t *testing.T) {
@@ -237,6 +231,7 @@ func TestQuery(t *testing.T) {
 		okmip.OperationMAC, okmip.OperationMACVerify, okmip.OperationHash, okmip.OperationRNGRetrieve, okmip.OperationRNGSeed,
 		okmip.OperationDeriveKey, okmip.OperationCheck, okmip.OperationGetUsageAllocation, okmip.OperationObtainLease,
 		okmip.OperationCreateKeyPair, okmip.OperationReKey, okmip.OperationReKeyKeyPair, okmip.OperationSign, okmip.OperationSignatureVerify,
+		okmip.OperationCreateSplitKey, okmip.OperationJoinSplitKey,
 	}
 	slices.Sort(wantOps)
 
@@ -261,7 +256,8 @@ func TestQuery(t *testing.T) {
 	t.Run("objects", func(t *testing.T) {
 		w.t = t
 		want := []okmip.ObjectType{okmip.ObjectTypeCertificate, okmip.ObjectTypeSymmetricKey, okmip.ObjectTypePublicKey,
-			okmip.ObjectTypePrivateKey, okmip.ObjectTypeSecretData, okmip.ObjectTypeOpaqueObject, okmip.ObjectTypeTemplate}
+			okmip.ObjectTypePrivateKey, okmip.ObjectTypeSecretData, okmip.ObjectTypeOpaqueObject, okmip.ObjectTypeTemplate,
+			okmip.ObjectTypeSplitKey, okmip.ObjectTypePGPKey}
 		if got := query(okmip.QueryFunctionObjects).ObjectType; !slices.Equal(got, want) {
 			t.Fatalf("object types %v, want %v", got, want)
 		}
@@ -308,7 +304,7 @@ func TestQuery(t *testing.T) {
 	t.Run("several functions and nothing to report", func(t *testing.T) {
 		w.t = t
 		q := query(okmip.QueryFunctionOperations, okmip.QueryFunctionObjects, okmip.QueryFunctionExtensionList, okmip.QueryFunctionRNGs)
-		if len(q.Operations) != len(wantOps) || len(q.ObjectType) != 7 || len(q.ExtensionInformation) != 0 || len(q.RNGParameters) != 0 {
+		if len(q.Operations) != len(wantOps) || len(q.ObjectType) != 9 || len(q.ExtensionInformation) != 0 || len(q.RNGParameters) != 0 {
 			t.Fatalf("query %+v", q)
 		}
 		if q := query(); len(q.Operations)+len(q.ObjectType) != 0 {

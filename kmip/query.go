@@ -46,7 +46,8 @@ const VendorIdentification = "miniKMS"
 var ServerVersion = "dev"
 
 var supportedObjectTypes = []kmip.ObjectType{kmip.ObjectTypeCertificate, kmip.ObjectTypeSymmetricKey, kmip.ObjectTypePublicKey,
-	kmip.ObjectTypePrivateKey, kmip.ObjectTypeSecretData, kmip.ObjectTypeOpaqueObject, kmip.ObjectTypeTemplate}
+	kmip.ObjectTypePrivateKey, kmip.ObjectTypeSecretData, kmip.ObjectTypeOpaqueObject, kmip.ObjectTypeTemplate,
+	kmip.ObjectTypeSplitKey, kmip.ObjectTypePGPKey}
 
 func handleQuery(_ context.Context, s *session, req *payloads.QueryRequestPayload) (kmip.OperationPayload, error) {
 	resp := &payloads.QueryResponsePayload{}

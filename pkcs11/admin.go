@@ -183,6 +183,8 @@ type Status struct {
 	RootVersions []uint32
 	// RootKeyCheckValue is the check value of the newest root version ("" if none).
 	RootKeyCheckValue string
+	// Mechanisms says which of the mechanisms miniKMS uses the token offers.
+	Mechanisms []MechanismInfo
 }
 
 // Status reads the token information and lists the miniKMS objects with
@@ -192,7 +194,10 @@ func (h *HSM) Status(ctx context.Context) (Status, error) {
 	err := h.do(ctx, "status", true, func(t token) error {
 		st.TokenInfo = t.info()
 		var err error
-		st.Objects, err = t.objects(h.cfg.LabelPrefix)
+		if st.Objects, err = t.objects(h.cfg.LabelPrefix); err != nil {
+			return err
+		}
+		st.Mechanisms, err = t.mechanisms()
 		return err
 	})
 	if err != nil {
@@ -233,6 +238,14 @@ func (s Status) String() string {
 		fmt.Fprintf(&b, "root key:     version %d, check value %s\n", s.RootVersions[len(s.RootVersions)-1], s.RootKeyCheckValue)
 	} else {
 		fmt.Fprintf(&b, "root key:     none (run `minikms hsm init` or `minikms hsm import-root`)\n")
+	}
+	fmt.Fprintf(&b, "mechanisms:\n")
+	for _, m := range s.Mechanisms {
+		state := "supported"
+		if !m.Supported {
+			state = "MISSING"
+		}
+		fmt.Fprintf(&b, "  %-27s %-9s %s\n", m.Name, state, m.Use)
 	}
 	fmt.Fprintf(&b, "objects:      %d\n", len(s.Objects))
 	for _, o := range s.Objects {

@@ -134,3 +134,7 @@ func kindOf(err error) errKind {
 func (k errKind) fatal() bool {
 	return k == kindPIN || k == kindPINLocked || k == kindConfig
 }
+
+// Available reports whether this build has PKCS#11 support (it needs cgo).
+// When it is false every constructor fails with ErrNoCgo.
+func Available() bool { return cgoEnabled }

@@ -204,6 +204,17 @@ func (c *stubConn) objects(prefix string) ([]ObjectInfo, error) {
 	return out, nil
 }
 
+func (c *stubConn) mechanisms() ([]MechanismInfo, error) {
+	if err := c.enter("mechanisms"); err != nil {
+		return nil, err
+	}
+	out := make([]MechanismInfo, len(RequiredMechanisms))
+	for i, r := range RequiredMechanisms {
+		out[i] = MechanismInfo{Name: r.Name, Use: r.Use, Supported: true}
+	}
+	return out, nil
+}
+
 func (c *stubConn) secret(label string, kind secretKind) ([]byte, error) {
 	c.d.mu.Lock()
 	defer c.d.mu.Unlock()

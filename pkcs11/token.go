@@ -14,6 +14,9 @@ type token interface {
 	ping() error
 	// objects lists the token objects whose label starts with prefix.
 	objects(prefix string) ([]ObjectInfo, error)
+	// mechanisms reports, for each mechanism miniKMS uses
+	// (RequiredMechanisms), whether the token offers it.
+	mechanisms() ([]MechanismInfo, error)
 
 	// hmacSHA256 computes CKM_SHA256_HMAC over data with the secret key
 	// labelled label (exactly one must exist).
@@ -81,3 +84,26 @@ type ObjectInfo struct {
 // Protected reports whether the key value cannot leave the token: sensitive
 // and not extractable.
 func (o ObjectInfo) Protected() bool { return o.Sensitive && !o.Extractable }
+
+// MechanismInfo says whether the token offers one PKCS#11 mechanism.
+type MechanismInfo struct {
+	Name      string // CKM_ name
+	Use       string // what miniKMS uses it for
+	Supported bool
+}
+
+// RequiredMechanisms are the mechanisms miniKMS uses, by CKM_ name, with
+// what for. The values are PKCS#11 constants (kept here so that a build
+// without cgo can name them too).
+var RequiredMechanisms = []struct {
+	Name string
+	Code uint
+	Use  string
+}{
+	{"CKM_SHA256_HMAC", 0x251, "tenant master key derivation with the root key"},
+	{"CKM_GENERIC_SECRET_KEY_GEN", 0x350, "root key generation (hsm init)"},
+	{"CKM_EC_KEY_PAIR_GEN", 0x1040, "CA and signing key generation (P-384)"},
+	{"CKM_ECDSA", 0x1041, "CA, CRL and audit checkpoint signatures"},
+	{"CKM_AES_KEY_GEN", 0x1080, "unseal mode: wrapping key generation"},
+	{"CKM_AES_GCM", 0x1087, "unseal mode: sealing the root key"},
+}

@@ -402,6 +402,22 @@ func (t *p11token) objects(prefix string) ([]ObjectInfo, error) {
 	return out, nil
 }
 
+func (t *p11token) mechanisms() ([]MechanismInfo, error) {
+	ms, err := t.raw.GetMechanismList(t.slot)
+	if err != nil {
+		return nil, t.classify("list mechanisms", err)
+	}
+	have := map[uint]bool{}
+	for _, m := range ms {
+		have[m.Mechanism] = true
+	}
+	out := make([]MechanismInfo, len(RequiredMechanisms))
+	for i, r := range RequiredMechanisms {
+		out[i] = MechanismInfo{Name: r.Name, Use: r.Use, Supported: have[r.Code]}
+	}
+	return out, nil
+}
+
 func attrUint(b []byte) uint {
 	switch len(b) {
 	case 8:
@@ -673,8 +689,11 @@ func (t *p11token) generateECDSA(label string, id []byte) (crypto.Signer, error)
 		v   bool
 	}{
 		{pub, p11.CKA_TOKEN, true}, {pub, p11.CKA_PRIVATE, false}, {pub, p11.CKA_VERIFY, true},
+		{pub, p11.CKA_ENCRYPT, false}, {pub, p11.CKA_WRAP, false}, {pub, p11.CKA_DERIVE, false},
 		{priv, p11.CKA_TOKEN, true}, {priv, p11.CKA_PRIVATE, true}, {priv, p11.CKA_SIGN, true},
 		{priv, p11.CKA_SENSITIVE, true}, {priv, p11.CKA_EXTRACTABLE, false}, {priv, p11.CKA_DERIVE, false},
+		// Signing only (crypto11's defaults would allow decrypt and unwrap).
+		{priv, p11.CKA_DECRYPT, false}, {priv, p11.CKA_UNWRAP, false},
 	} {
 		if err := s.a.Set(s.typ, s.v); err != nil {
 			return nil, newErr(kindFailure, op, err)

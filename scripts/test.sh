@@ -9,6 +9,9 @@ step() { printf '\n=== %s\n' "$*"; }
 
 step "dependencies"
 scripts/deps.sh
+# deps.sh installed SoftHSM2: the HSM integration tests (pkcs11,
+# cmd/minikms) may not skip.
+export MINIKMS_REQUIRE_HSM=1
 
 # store/postgres's tests need a server: without one given, a private one
 # (scripts/pg.sh), stopped and removed on exit; its tests may then not skip.
@@ -28,6 +31,12 @@ make -s lint
 step "go test -race (writes conformance/REPORT.md)"
 MINIKMS_OASIS_REPORT="$PWD/conformance/REPORT.md" go test -race -count=1 -timeout 15m ./...
 
+step "pkcs11 without cgo (an HSM configuration must fail clearly)"
+CGO_ENABLED=0 go test -count=1 ./pkcs11/
+
 step "conformance (PyKMIP client against a live minikms dev)"
 make -s build
 scripts/conformance.sh
+
+step "conformance in HSM mode (PyKMIP against minikms dev with the root and CA keys in SoftHSM2)"
+scripts/conformance-hsm.sh

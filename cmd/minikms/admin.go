@@ -48,7 +48,7 @@ func (a *adminFlags) openAdmin(ctx context.Context) (*node, error) {
 		return nil, err
 	}
 	if a.dataDir != "" {
-		if cfg.rootKey == nil {
+		if cfg.rootKey == nil && !cfg.hsmConfigured() {
 			b, err := os.ReadFile(filepath.Join(a.dataDir, devRootKeyFile))
 			if err != nil {
 				return nil, fmt.Errorf("--data-dir %s: no development root key (%v); start `minikms dev --data-dir %s` once first", a.dataDir, err, a.dataDir)
@@ -64,8 +64,8 @@ func (a *adminFlags) openAdmin(ctx context.Context) (*node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(cfg.dbURL); err != nil {
-		return nil, fmt.Errorf("store %s: %w", cfg.dbURL, err)
+	if err := checkStoreExists(cfg.dbURL); err != nil {
+		return nil, err
 	}
 	return open(ctx, cfg, newLogger(false))
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/minikms/minikms/audit"
 	"github.com/minikms/minikms/engine"
 	"github.com/minikms/minikms/pki"
-	"github.com/minikms/minikms/store/sqlite"
 )
 
 // `minikms audit verify | export | query`: read the audit chain from the
@@ -54,13 +53,13 @@ type auditStoreFlags struct {
 
 func (a *auditStoreFlags) register(fl *flag.FlagSet) {
 	fl.StringVar(&a.dataDir, "data-dir", "", "development data directory (its database, and its dev root key to authenticate the checkpoint key)")
-	fl.StringVar(&a.dbURL, "db-url", "", "the store (a SQLite file path); default "+envDBURL)
+	fl.StringVar(&a.dbURL, "db-url", "", "the store (a SQLite file path or a postgres:// URL); default "+envDBURL)
 }
 
 // auditStore is an opened store, with the checkpoint public key when one
 // exists.
 type auditStore struct {
-	store *sqlite.Store
+	store kmsStore
 	key   crypto.PublicKey
 	// keyAuthenticated: the key was opened with the root key (sealed, so
 	// not replaceable by whoever can write the store).
@@ -80,7 +79,7 @@ func (a *auditStoreFlags) open(ctx context.Context) (*auditStore, error) {
 		cfg.dbURL = a.dbURL
 	}
 	if a.dataDir != "" {
-		if cfg.rootKey == nil {
+		if cfg.rootKey == nil && !cfg.hsmConfigured() {
 			if b, err := os.ReadFile(filepath.Join(a.dataDir, devRootKeyFile)); err == nil {
 				if cfg.rootKey, err = engine.ParseRootKeyHex(string(b)); err != nil {
 					return nil, err
@@ -94,10 +93,10 @@ func (a *auditStoreFlags) open(ctx context.Context) (*auditStore, error) {
 	if cfg.dbURL == "" {
 		return nil, fmt.Errorf("%w: which store? --data-dir, --db-url or %s", errUsage, envDBURL)
 	}
-	if _, err := os.Stat(cfg.dbURL); err != nil {
-		return nil, fmt.Errorf("store %s: %w", cfg.dbURL, err)
+	if err := checkStoreExists(cfg.dbURL); err != nil {
+		return nil, err
 	}
-	if cfg.rootKey != nil {
+	if cfg.rootKey != nil || cfg.hsmConfigured() {
 		if err := cfg.validate(); err != nil {
 			return nil, err
 		}
@@ -116,9 +115,9 @@ func (a *auditStoreFlags) open(ctx context.Context) (*auditStore, error) {
 		}
 		return as, nil
 	}
-	st, err := sqlite.Open(ctx, cfg.dbURL)
+	st, err := openStore(ctx, cfg.dbURL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", cfg.dbURL, err)
+		return nil, err
 	}
 	as := &auditStore{store: st, close: func() { st.Close() }}
 	as.key, err = pki.SigningPublicKey(ctx, st, checkpointKeyLabel)

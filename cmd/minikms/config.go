@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,10 +28,17 @@ type config struct {
 	nodeName string   // names this server in audit records
 	// checkpointEvery is how often the audit chain head is signed.
 	checkpointEvery time.Duration
+	// minRSABits is the shortest RSA modulus generated (0: engine default).
+	minRSABits int
+	// lease is the default lease of Obtain Lease (0: engine default).
+	lease time.Duration
 
 	pkcs11Module string
 	pkcs11Token  string
 	pkcs11PIN    string
+	// pkcs11PINFile and pkcs11SealedRoot: see hsm.go.
+	pkcs11PINFile    string
+	pkcs11SealedRoot string
 }
 
 // Environment variables of the automation contract.
@@ -46,6 +55,8 @@ const (
 	envPKCS11PIN   = "MINIKMS_PKCS11_PIN"
 	envNodeName    = "MINIKMS_NODE_NAME"
 	envCheckpoint  = "MINIKMS_AUDIT_CHECKPOINT_INTERVAL"
+	envMinRSABits  = "MINIKMS_RSA_MIN_BITS"
+	envLease       = "MINIKMS_LEASE_TIME"
 )
 
 // fromEnv fills the fields the environment sets.
@@ -71,6 +82,7 @@ func (c *config) fromEnv() error {
 	set(&c.pkcs11Module, envPKCS11Mod)
 	set(&c.pkcs11Token, envPKCS11Token)
 	set(&c.pkcs11PIN, envPKCS11PIN)
+	c.hsmEnv()
 	set(&c.nodeName, envNodeName)
 	if v, ok := os.LookupEnv(envCheckpoint); ok {
 		d, err := time.ParseDuration(strings.TrimSpace(v))
@@ -79,19 +91,39 @@ func (c *config) fromEnv() error {
 		}
 		c.checkpointEvery = d
 	}
+	if v, ok := os.LookupEnv(envMinRSABits); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || (n != 1024 && n != 2048 && n != 3072 && n != 4096) {
+			return fmt.Errorf("%s: %q must be 1024, 2048, 3072 or 4096", envMinRSABits, v)
+		}
+		c.minRSABits = n
+	}
+	if v, ok := os.LookupEnv(envLease); ok {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d < time.Second || d > 365*24*time.Hour {
+			return fmt.Errorf("%s: %q must be a duration from 1s to 8760h (for example 1h)", envLease, v)
+		}
+		c.lease = d
+	}
 	return nil
 }
 
 // validate checks the configuration and names the field that is wrong.
 func (c *config) validate() error {
-	if len(c.rootKey) != engine.RootKeySize {
+	if c.hsmConfigured() {
+		if err := c.validateHSM(false); err != nil {
+			return err
+		}
+	} else if len(c.rootKey) != engine.RootKeySize {
 		return fmt.Errorf("%s is required: %d bytes as %d hex characters (generate one with: openssl rand -hex 32)", envRootKey, engine.RootKeySize, 2*engine.RootKeySize)
 	}
 	if c.dbURL == "" {
-		return fmt.Errorf("%s is required: a SQLite file path (or postgres://... once that store is built in)", envDBURL)
+		return fmt.Errorf("%s is required: a SQLite file path, or a postgres://... URL to share one PostgreSQL database between nodes", envDBURL)
 	}
-	if strings.HasPrefix(c.dbURL, "postgres://") || strings.HasPrefix(c.dbURL, "postgresql://") {
-		return fmt.Errorf("%s: this build has no PostgreSQL store; use a SQLite file path", envDBURL)
+	if isPostgresURL(c.dbURL) {
+		if u, err := url.Parse(c.dbURL); err != nil || u.Host == "" && u.Query().Get("host") == "" {
+			return fmt.Errorf("%s: %s is not a PostgreSQL URL with a host (postgres://USER:PASSWORD@HOST:5432/DB?sslmode=verify-full)", envDBURL, storeName(c.dbURL))
+		}
 	}
 	for _, a := range []struct{ name, val string }{{envKMIPAddr, c.kmipAddr}, {envHTTPAddr, c.httpAddr}} {
 		if a.val == "" {
@@ -118,9 +150,6 @@ func (c *config) validate() error {
 	}
 	if len(c.salt) > 256 {
 		return fmt.Errorf("%s: longer than 256 characters", envSalt)
-	}
-	if c.pkcs11Module != "" || c.pkcs11Token != "" {
-		return fmt.Errorf("%s/%s are set but this build has no PKCS#11 (HSM) support; refusing to fall back to a software root key", envPKCS11Mod, envPKCS11Token)
 	}
 	return nil
 }

@@ -37,7 +37,7 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(false)
-	if cfg.rootKey == nil {
+	if cfg.rootKey == nil && !cfg.hsmConfigured() {
 		k, created, err := devRootKey(cfg.dataDir)
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@
 //	minikms serve                                                   production server (environment configuration)
 //	minikms tenant | member | client | crl                         administration
 //	minikms audit verify | export | query                           the audit log
+//	minikms hsm init | import-root | status                         HSM (PKCS#11) administration
 //	minikms bench                                                   KMIP load generator
 //	minikms version
 package main
@@ -35,6 +36,7 @@ func commands() []command {
 		{"client", "externally issued client certificates: register | list | remove", runClient},
 		{"audit", "audit log: verify | export | query", runAudit},
 		{"crl", "write a CRL (DER) of a tenant CA or of the root CA", runCRL},
+		{"hsm", "HSM (PKCS#11): init | import-root | status", runHSM},
 		{"bench", "KMIP load generator: ops/s, latency and CPU per operation against a running server", runBench},
 		{"version", "print the version", func(context.Context, []string) error { fmt.Println("minikms", version); return nil }},
 	}

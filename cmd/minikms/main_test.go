@@ -110,12 +110,16 @@ func TestServeConfigValidation(t *testing.T) {
 		{"root key not hex", map[string]string{envRootKey: "zz", envDBURL: "x.db"}, "not valid hex"},
 		{"root key short", map[string]string{envRootKey: "abcd", envDBURL: "x.db"}, "32 bytes"},
 		{"no db", map[string]string{envRootKey: good}, envDBURL + " is required"},
-		{"postgres not built", map[string]string{envRootKey: good, envDBURL: "postgres://h/db"}, "no PostgreSQL store"},
+		{"postgres without host", map[string]string{envRootKey: good, envDBURL: "postgres:///db"}, "not a PostgreSQL URL with a host"},
+		{"postgres unreachable", map[string]string{envRootKey: good, envDBURL: "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2"}, "postgres://u:xxxxx@127.0.0.1:1/db"},
 		{"bad kmip addr", map[string]string{envRootKey: good, envDBURL: "x.db", envKMIPAddr: "nocolon"}, envKMIPAddr},
 		{"cert without key", map[string]string{envRootKey: good, envDBURL: "x.db", envTLSCert: "c.pem"}, "must be set together"},
-		{"hsm asked", map[string]string{envRootKey: good, envDBURL: "x.db", envPKCS11Mod: "/usr/lib/softhsm/libsofthsm2.so"}, "no PKCS#11"},
+		{"rsa min bits", map[string]string{envRootKey: good, envDBURL: "x.db", envMinRSABits: "1536"}, envMinRSABits},
+		{"lease not a duration", map[string]string{envRootKey: good, envDBURL: "x.db", envLease: "forever"}, envLease},
+		{"lease too short", map[string]string{envRootKey: good, envDBURL: "x.db", envLease: "10ms"}, envLease},
+		{"hsm asked", map[string]string{envRootKey: good, envDBURL: "x.db", envPKCS11Mod: "/usr/lib/softhsm/libsofthsm2.so"}, envRootKey + " must not be set when an HSM is configured"},
 	}
-	all := []string{envRootKey, envDBURL, envSalt, envKMIPAddr, envHTTPAddr, envTLSCert, envTLSKey, envPKCS11Mod, envPKCS11Token, envPKCS11PIN}
+	all := []string{envRootKey, envDBURL, envSalt, envKMIPAddr, envHTTPAddr, envTLSCert, envTLSKey, envPKCS11Mod, envPKCS11Token, envPKCS11PIN, envMinRSABits, envLease}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			for _, k := range all {

@@ -22,7 +22,6 @@ import (
 	"github.com/minikms/minikms/httpapi"
 	"github.com/minikms/minikms/kmip"
 	"github.com/minikms/minikms/pki"
-	"github.com/minikms/minikms/store/sqlite"
 )
 
 // shutdownGrace bounds how long requests in progress may take at shutdown.
@@ -37,8 +36,9 @@ const identityPollInterval = time.Second
 type node struct {
 	cfg      config
 	log      *slog.Logger
-	store    *sqlite.Store
-	keyring  *engine.SoftKeyring
+	store    kmsStore
+	keyring  engine.Keyring
+	hsm      *hsmNode // the root keyring's owner (hsm.go)
 	eng      *engine.Engine
 	auth     *pki.Authority
 	verifier *pki.Verifier
@@ -61,22 +61,22 @@ func open(ctx context.Context, cfg config, log *slog.Logger) (_ *node, err error
 			n.close()
 		}
 	}()
-	n.store, err = sqlite.Open(ctx, cfg.dbURL)
-	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", cfg.dbURL, err)
-	}
-	n.keyring, err = engine.NewSoftKeyring(cfg.rootKey)
+	n.store, err = openStore(ctx, cfg.dbURL, log)
 	if err != nil {
 		return nil, err
 	}
-	n.eng, err = engine.Open(ctx, engine.Config{Store: n.store, Keyring: n.keyring, Salt: cfg.salt, Logger: log})
+	n.keyring, err = n.openKeyring(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.eng, err = engine.Open(ctx, engine.Config{Store: n.store, Keyring: n.keyring, Salt: cfg.salt, Logger: log, MinRSABits: cfg.minRSABits, Lease: cfg.lease})
 	if err != nil {
 		if errors.Is(err, engine.ErrWrongRootKey) {
 			return nil, fmt.Errorf("refusing to start: %w. Start with the root key this store was created with (%s), or point %s at another store", err, envRootKey, envDBURL)
 		}
 		return nil, err
 	}
-	n.auth = pki.NewAuthority(n.store, pki.SealedKeys{Sealer: n.eng}, nil)
+	n.auth = pki.NewAuthority(n.store, n.keySource(), nil)
 	root, err := n.auth.Root(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("root CA: %w", err)
@@ -156,7 +156,7 @@ func (n *node) run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go n.auth.Watch(watchCtx, n.verifier, identityPollInterval, n.log)
+	go n.watchIdentity(watchCtx)
 	go n.probeAudit(watchCtx)
 	cpCtx, stopCheckpoints := context.WithCancel(context.Background())
 	cpDone := make(chan struct{})
@@ -198,9 +198,7 @@ func (n *node) close() {
 	if n.store != nil {
 		n.store.Close()
 	}
-	if n.keyring != nil {
-		n.keyring.Close()
-	}
+	n.closeKeyring()
 }
 
 func (n *node) httpHandler() http.Handler {
@@ -215,6 +213,11 @@ func (n *node) httpHandler() http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := n.eng.Ready(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready:", err)
+			return
+		}
+		if err := n.hsmReady(ctx); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "not ready:", err)
 			return

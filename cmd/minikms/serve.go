@@ -45,6 +45,6 @@ func runServe(ctx context.Context, args []string) error {
 		n.close()
 		return err
 	}
-	log.Info("miniKMS serving", "version", version, "kmip", n.kmipLn.Addr().String(), "http", n.httpLn.Addr().String(), "store", cfg.dbURL)
+	log.Info("miniKMS serving", "version", version, "kmip", n.kmipLn.Addr().String(), "http", n.httpLn.Addr().String(), "store", storeName(cfg.dbURL))
 	return n.run(ctx)
 }

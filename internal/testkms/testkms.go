@@ -50,6 +50,8 @@ type Options struct {
 	RootKey []byte
 	// KMIP adjusts the server configuration before it starts.
 	KMIP func(*kmip.Config)
+	// Engine adjusts the engine configuration before it opens.
+	Engine func(*engine.Config)
 	// NoAudit runs without an audit log.
 	NoAudit bool
 }
@@ -75,7 +77,11 @@ func Start(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Engine, err = engine.Open(ctx, engine.Config{Store: e.Store, Keyring: kr})
+	ecfg := engine.Config{Store: e.Store, Keyring: kr}
+	if opts.Engine != nil {
+		opts.Engine(&ecfg)
+	}
+	e.Engine, err = engine.Open(ctx, ecfg)
 	if err != nil {
 		e.Store.Close()
 		t.Fatal(err)

@@ -6,8 +6,9 @@
 //
 // # What it stores
 //
-// The schema is the embedded, forward-only migrations (migrations/NNNN_*.sql,
-// the twins of store/sqlite's, version for version), recorded in
+// The schema is the embedded, forward-only migrations (migrations/NNNN_*.sql;
+// 0001-0003 are the twins of store/sqlite's, 0004 is the change feed of
+// this store alone), recorded in
 // schema_migrations: meta (root key check values and other write-once
 // values), objects (one row per managed object: metadata in the clear,
 // attribute JSON, wrapped key material only), object_names and
@@ -47,7 +48,15 @@
 //     chain. A row lock on the newest record would not do: an empty chain
 //     has no row to lock.
 //   - Identity: every identity change also bumps the one pki_generation
-//     row, which servers poll to notice other nodes' revocations.
+//     row, which servers poll to notice other nodes' revocations (and a
+//     trigger notifies minikms_identity, so they reload at once).
+//   - Caches: the Store is an engine.ChangeFeed (changes.go). A trigger
+//     appends every object update or deletion to object_changes and
+//     notifies minikms_changes in the writer's transaction; each engine's
+//     follower LISTENs on a connection of its own, drops stale cache
+//     entries within milliseconds of the commit, and polls the table every
+//     second (by seq, remembering unseen seqs below the newest as gaps)
+//     so that nothing a broken connection missed stays stale.
 //   - Migrations: Open applies pending migrations in one transaction on a
 //     connection of its own that holds a session advisory lock
 //     (pg_advisory_lock), so nodes starting together apply each step once.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"runtime"
 	"sync"
@@ -51,6 +52,13 @@ type Store struct {
 	closeOnce sync.Once
 
 	stats stats
+
+	// The change feed (changes.go).
+	feedMu       sync.Mutex
+	changePoll   time.Duration
+	log          *slog.Logger
+	identityKick chan struct{}
+	followers    []func()
 }
 
 // stats counts committed write transactions, for tests and benchmarks.
@@ -213,6 +221,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.stopFollowers()
 		s.pool.Close()
 	})
 	return nil

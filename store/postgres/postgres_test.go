@@ -208,7 +208,10 @@ func TestRefusesNonDurableSettings(t *testing.T) {
 func TestLoadMigrations(t *testing.T) {
 	ms, err := loadMigrations(migrationFiles)
 	require.NoError(t, err)
-	require.Len(t, ms, 3, "keep the PostgreSQL schema in step with store/sqlite's migrations")
+	// 0001-0003 are the twins of store/sqlite's; 0004 (the change feed)
+	// is PostgreSQL's own.
+	require.Len(t, ms, 4, "keep the PostgreSQL schema in step with store/sqlite's migrations")
+	assert.Equal(t, "0004_changes.sql", ms[3].name)
 	for _, bad := range []fstest.MapFS{
 		{"migrations/0001_a.sql": {}, "migrations/0003_c.sql": {}},
 		{"migrations/0001_a.sql": {}, "migrations/0001_b.sql": {}},
