@@ -39,7 +39,7 @@ func TestDebugOne(t *testing.T) {
 	if f == "" {
 		t.Skip("set OASIS_DEBUG to a vector path to replay it verbosely")
 	}
-	env := testkms.Start(t, testkms.Options{})
+	env := testkms.Start(t, replayOptions)
 	v, err := oasis.Load(filepath.Join(vectorDir(t), f))
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/hex"
 	"math/big"
 	"slices"
@@ -39,6 +40,9 @@ func CurveValue(c elliptic.Curve) uint32 {
 	case elliptic.P521():
 		return CurveP521
 	}
+	if isSecp256k1(c) {
+		return CurveSECP256K1
+	}
 	return 0
 }
 
@@ -53,6 +57,8 @@ func CurveByValue(v uint32) (elliptic.Curve, bool) {
 		return elliptic.P384(), true
 	case CurveP521:
 		return elliptic.P521(), true
+	case CurveSECP256K1:
+		return Secp256k1(), true
 	}
 	return nil, false
 }
@@ -74,7 +80,7 @@ func shapeOf(pub crypto.PublicKey) (keyShape, error) {
 	case *ecdsa.PublicKey:
 		c := CurveValue(k.Curve)
 		if c == 0 {
-			return keyShape{}, errf(ErrNotSupported, "elliptic curve %s is not supported (P-224, P-256, P-384, P-521 are)", k.Curve.Params().Name)
+			return keyShape{}, errf(ErrNotSupported, "elliptic curve %s is not supported (P-224, P-256, P-384, P-521 and secp256k1 are)", k.Curve.Params().Name)
 		}
 		return keyShape{family: AlgEC, bits: int32(k.Curve.Params().BitSize), curve: c}, nil
 	case ed25519.PublicKey:
@@ -103,7 +109,7 @@ func describeAsymmetric(t ObjectType, m Material) (keyShape, []byte, error) {
 		if m.Format != FormatSPKI {
 			return keyShape{}, nil, errf(ErrKeyFormatNotSupported, "public keys are stored as SubjectPublicKeyInfo")
 		}
-		pub, err := x509.ParsePKIXPublicKey(m.Bytes)
+		pub, err := ParsePKIXPublicKey(m.Bytes)
 		if err != nil {
 			return keyShape{}, nil, errf(ErrInvalidField, "the public key does not parse")
 		}
@@ -113,7 +119,7 @@ func describeAsymmetric(t ObjectType, m Material) (keyShape, []byte, error) {
 		if m.Format != FormatPKCS8 {
 			return keyShape{}, nil, errf(ErrKeyFormatNotSupported, "private keys are stored as PKCS#8")
 		}
-		k, err := x509.ParsePKCS8PrivateKey(m.Bytes)
+		k, err := ParsePKCS8PrivateKey(m.Bytes)
 		if err != nil {
 			return keyShape{}, nil, errf(ErrInvalidField, "the private key does not parse")
 		}
@@ -132,7 +138,7 @@ func describeAsymmetric(t ObjectType, m Material) (keyShape, []byte, error) {
 		if m.Format != FormatX509 {
 			return keyShape{}, nil, errf(ErrKeyFormatNotSupported, "certificates are stored as X.509 DER")
 		}
-		c, err := x509.ParseCertificate(m.Bytes)
+		c, err := ParseCertificate(m.Bytes)
 		if err != nil {
 			return keyShape{}, nil, errf(ErrInvalidField, "the certificate does not parse")
 		}
@@ -154,7 +160,7 @@ var signatureAlgorithms = map[x509.SignatureAlgorithm]Enum{
 // certificate: type, length, identifiers, subject, issuer (1.0 text forms
 // and 1.1 X.509 forms), signature algorithm, key algorithm and length.
 func certificateAttributes(o *Object, der []byte) error {
-	c, err := x509.ParseCertificate(der)
+	c, err := ParseCertificate(der)
 	if err != nil {
 		return errf(ErrInvalidField, "the certificate does not parse")
 	}
@@ -172,7 +178,14 @@ func certificateAttributes(o *Object, der []byte) error {
 	o.Attrs.Set(AttrCertificateIssuer, CertificateIssuer{CertificateIssuerDistinguishedName: c.Issuer.String()})
 	// The parsed certificate aliases der, which the caller may clear:
 	// attribute values get their own copies.
-	o.Attrs.Set(AttrX509CertificateIdentifier, X509CertificateIdentifier{IssuerDistinguishedName: slices.Clone(c.RawIssuer), CertificateSerialNumber: c.SerialNumber.Bytes()})
+	// The serial number is its DER INTEGER, as the Issuer is its DER Name
+	// (so a negative or zero-led serial is carried exactly; this is what
+	// the OASIS reference servers answer).
+	serialDER, err := asn1.Marshal(c.SerialNumber)
+	if err != nil {
+		return errf(ErrInvalidField, "the certificate's serial number cannot be encoded")
+	}
+	o.Attrs.Set(AttrX509CertificateIdentifier, X509CertificateIdentifier{IssuerDistinguishedName: slices.Clone(c.RawIssuer), CertificateSerialNumber: serialDER})
 	o.Attrs.Set(AttrX509CertificateSubject, X509CertificateSubject{SubjectDistinguishedName: slices.Clone(c.RawSubject)})
 	o.Attrs.Set(AttrX509CertificateIssuer, X509CertificateIssuer{IssuerDistinguishedName: slices.Clone(c.RawIssuer)})
 	if alg, ok := signatureAlgorithms[c.SignatureAlgorithm]; ok {

@@ -43,10 +43,10 @@ func (e *Engine) PublicKeyOf(ctx context.Context, p Principal, id string) (*Obje
 	}
 	switch o.Type {
 	case TypePublicKey:
-		pub, err := x509.ParsePKIXPublicKey(m.Bytes)
+		pub, err := ParsePKIXPublicKey(m.Bytes)
 		return o.clone(), pub, nil, err
 	case TypePrivateKey:
-		priv, err := x509.ParsePKCS8PrivateKey(m.Bytes)
+		priv, err := ParsePKCS8PrivateKey(m.Bytes)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -56,7 +56,7 @@ func (e *Engine) PublicKeyOf(ctx context.Context, p Principal, id string) (*Obje
 		}
 		return o.clone(), signer.Public(), nil, nil
 	}
-	cert, err := x509.ParseCertificate(m.Bytes)
+	cert, err := ParseCertificate(m.Bytes)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/aes"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -226,7 +225,7 @@ func (e *Engine) loadWrapper(ctx context.Context, p Principal, id string, params
 		w.aes = m.Bytes
 		return w, nil
 	case TypePublicKey:
-		pub, err := x509.ParsePKIXPublicKey(m.Bytes)
+		pub, err := ParsePKIXPublicKey(m.Bytes)
 		if err != nil {
 			return nil, fmt.Errorf("wrapping key %s: %w", o.ID, err)
 		}
@@ -236,7 +235,7 @@ func (e *Engine) loadWrapper(ctx context.Context, p Principal, id string, params
 		}
 		w.pub = rp
 	case TypePrivateKey:
-		priv, err := x509.ParsePKCS8PrivateKey(m.Bytes)
+		priv, err := ParsePKCS8PrivateKey(m.Bytes)
 		clear(m.Bytes)
 		if err != nil {
 			return nil, fmt.Errorf("wrapping key %s: %w", o.ID, err)

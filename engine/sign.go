@@ -217,13 +217,13 @@ func (e *Engine) asymmetricKey(ctx context.Context, p Principal, id string, use 
 	var key any
 	switch o.Type {
 	case TypePrivateKey:
-		key, err = x509.ParsePKCS8PrivateKey(m.Bytes)
+		key, err = ParsePKCS8PrivateKey(m.Bytes)
 		clear(m.Bytes)
 	case TypePublicKey:
-		key, err = x509.ParsePKIXPublicKey(m.Bytes)
+		key, err = ParsePKIXPublicKey(m.Bytes)
 	case TypeCertificate:
 		var cert *x509.Certificate
-		if cert, err = x509.ParseCertificate(m.Bytes); err == nil {
+		if cert, err = ParseCertificate(m.Bytes); err == nil {
 			key = cert.PublicKey
 		}
 	}

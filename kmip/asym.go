@@ -29,7 +29,7 @@ func asymmetricMaterial(obj kmip.Object, r *engine.RegisterRequest) error {
 		if err != nil {
 			return err
 		}
-		spki, err := x509.MarshalPKIXPublicKey(pub)
+		spki, err := engine.MarshalPKIXPublicKey(pub)
 		if err != nil {
 			return errReason(kmip.ResultReasonInvalidField, "the public key cannot be encoded: "+err.Error())
 		}
@@ -45,7 +45,7 @@ func asymmetricMaterial(obj kmip.Object, r *engine.RegisterRequest) error {
 		if err != nil {
 			return err
 		}
-		der, err := x509.MarshalPKCS8PrivateKey(priv)
+		der, err := engine.MarshalPKCS8PrivateKey(priv)
 		if err != nil {
 			return errReason(kmip.ResultReasonInvalidField, "the private key cannot be encoded: "+err.Error())
 		}
@@ -102,9 +102,55 @@ func decodePublicKey(o *kmip.PublicKey) (pub crypto.PublicKey, err error) {
 	}()
 	pub, err = o.CryptoPublicKey()
 	if err != nil {
+		if k1, ok := secp256k1Public(o.KeyBlock); ok {
+			return k1, nil
+		}
 		return nil, keyParseError("public", err, o.KeyBlock.KeyValue.Plain.KeyMaterial.Bytes)
 	}
 	return pub, nil
+}
+
+// secp256k1Public decodes a public key on secp256k1, a curve the codec's
+// conversion does not know.
+func secp256k1Public(kb kmip.KeyBlock) (crypto.PublicKey, bool) {
+	km := kb.KeyValue.Plain.KeyMaterial
+	var (
+		pub crypto.PublicKey
+		err error
+	)
+	switch {
+	case kb.KeyFormatType == kmip.KeyFormatTypeX_509 && km.Bytes != nil:
+		pub, err = engine.ParsePKIXPublicKey(*km.Bytes)
+	case km.TransparentECDSAPublicKey != nil && uint32(km.TransparentECDSAPublicKey.RecommendedCurve) == engine.CurveSECP256K1:
+		pub, err = engine.Secp256k1PublicKey(km.TransparentECDSAPublicKey.QString)
+	case km.TransparentECPublicKey != nil && uint32(km.TransparentECPublicKey.RecommendedCurve) == engine.CurveSECP256K1:
+		pub, err = engine.Secp256k1PublicKey(km.TransparentECPublicKey.QString)
+	default:
+		return nil, false
+	}
+	return pub, err == nil
+}
+
+// secp256k1Private decodes a private key on secp256k1.
+func secp256k1Private(kb kmip.KeyBlock) (crypto.PrivateKey, bool) {
+	km := kb.KeyValue.Plain.KeyMaterial
+	var (
+		priv crypto.PrivateKey
+		err  error
+	)
+	switch {
+	case kb.KeyFormatType == kmip.KeyFormatTypePKCS_8 && km.Bytes != nil:
+		priv, err = engine.ParsePKCS8PrivateKey(*km.Bytes)
+	case kb.KeyFormatType == kmip.KeyFormatTypeECPrivateKey && km.Bytes != nil:
+		priv, err = engine.ParseECPrivateKey(*km.Bytes)
+	case km.TransparentECDSAPrivateKey != nil && uint32(km.TransparentECDSAPrivateKey.RecommendedCurve) == engine.CurveSECP256K1:
+		priv, err = engine.Secp256k1PrivateKey(&km.TransparentECDSAPrivateKey.D)
+	case km.TransparentECPrivateKey != nil && uint32(km.TransparentECPrivateKey.RecommendedCurve) == engine.CurveSECP256K1:
+		priv, err = engine.Secp256k1PrivateKey(&km.TransparentECPrivateKey.D)
+	default:
+		return nil, false
+	}
+	return priv, err == nil
 }
 
 func decodePrivateKey(o *kmip.PrivateKey) (priv crypto.PrivateKey, err error) {
@@ -121,7 +167,11 @@ func decodePrivateKey(o *kmip.PrivateKey) (priv crypto.PrivateKey, err error) {
 	}()
 	priv, err = o.CryptoPrivateKey()
 	if err != nil {
-		return nil, keyParseError("private", err, o.KeyBlock.KeyValue.Plain.KeyMaterial.Bytes)
+		k1, ok := secp256k1Private(o.KeyBlock)
+		if !ok {
+			return nil, keyParseError("private", err, o.KeyBlock.KeyValue.Plain.KeyMaterial.Bytes)
+		}
+		priv = k1
 	}
 	if rk, ok := priv.(*rsa.PrivateKey); ok {
 		if rk.Validate() != nil {
@@ -129,7 +179,7 @@ func decodePrivateKey(o *kmip.PrivateKey) (priv crypto.PrivateKey, err error) {
 		}
 	}
 	if ek, ok := priv.(*ecdsa.PrivateKey); ok {
-		if _, err := ek.ECDH(); err != nil || ek.D.Sign() <= 0 {
+		if !engine.ValidECPrivateKey(ek) {
 			return nil, errReason(kmip.ResultReasonInvalidField, "the EC private key is invalid")
 		}
 	}
@@ -150,7 +200,7 @@ func keyParseError(kind string, err error, raw *[]byte) error {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "unknown elliptic curve") || strings.Contains(msg, "unsupported elliptic curve") || strings.Contains(msg, "Unsupported elliptic curve"):
-		return errReason(kmip.ResultReasonFeatureNotSupported, "the "+kind+" key's elliptic curve is not supported (P-224, P-256, P-384 and P-521 are)")
+		return errReason(kmip.ResultReasonFeatureNotSupported, "the "+kind+" key's elliptic curve is not supported (P-224, P-256, P-384, P-521 and secp256k1 are)")
 	case raw != nil && len(*raw) > 24 && (bytes.Contains((*raw)[:24], oidPKCS5) || bytes.Contains((*raw)[:24], oidPKCS12)):
 		return errReason(kmip.ResultReasonFeatureNotSupported, "password-encrypted PKCS#8 is not supported: register the key in the clear over TLS, or wrapped with Key Wrapping Data")
 	}
@@ -159,7 +209,7 @@ func keyParseError(kind string, err error, raw *[]byte) error {
 
 // publicKeyObject builds a Get answer for a public key in format.
 func publicKeyObject(o *engine.Object, m engine.Material, format kmip.KeyFormatType, v kmip.ProtocolVersion) (kmip.Object, error) {
-	pub, err := x509.ParsePKIXPublicKey(m.Bytes)
+	pub, err := engine.ParsePKIXPublicKey(m.Bytes)
 	if err != nil {
 		return nil, err
 	}
@@ -185,11 +235,10 @@ func publicKeyObject(o *engine.Object, m engine.Material, format kmip.KeyFormatT
 			return nil, errReason(kmip.ResultReasonKeyFormatTypeNotSupported, "RSA public keys are available as X.509, PKCS#1 and Transparent RSA Public Key")
 		}
 	case *ecdsa.PublicKey:
-		ek, err := k.ECDH()
+		q, err := engine.ECPoint(k) // uncompressed point
 		if err != nil {
 			return nil, err
 		}
-		q := ek.Bytes() // uncompressed point
 		curve := kmip.RecommendedCurve(engine.CurveValue(k.Curve))
 		switch format {
 		case kmip.KeyFormatTypeX_509:
@@ -214,7 +263,7 @@ func publicKeyObject(o *engine.Object, m engine.Material, format kmip.KeyFormatT
 // privateKeyObject builds a Get answer for a private key in format. The
 // encodings it makes are registered for scrubbing by the caller.
 func privateKeyObject(o *engine.Object, m engine.Material, format kmip.KeyFormatType, v kmip.ProtocolVersion, scrub func([]byte)) (kmip.Object, error) {
-	priv, err := x509.ParsePKCS8PrivateKey(m.Bytes)
+	priv, err := engine.ParsePKCS8PrivateKey(m.Bytes)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +299,7 @@ func privateKeyObject(o *engine.Object, m engine.Material, format kmip.KeyFormat
 		case kmip.KeyFormatTypePKCS_8:
 			km.Bytes = &m.Bytes
 		case kmip.KeyFormatTypeECPrivateKey:
-			b, err := x509.MarshalECPrivateKey(k)
+			b, err := engine.MarshalECPrivateKey(k)
 			if err != nil {
 				return nil, err
 			}

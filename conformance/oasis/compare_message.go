@@ -211,6 +211,11 @@ func (c *comparer) payload(path string, e *element, act ttlv.Struct, it *itemCon
 		c.discoverVersions(path, e, act, it)
 	case kmip.OperationRNGSeed:
 		c.rngSeed(path, e, act, it)
+	case kmip.OperationObtainLease:
+		// The lease is the server's policy (the reference servers grant
+		// 16 s in v1.0 and 3600 s in v1.2 for the same request).
+		cx.randomTags = map[int]bool{kmip.TagLeaseTime: true}
+		c.ordered(path, e, act, cx, nil)
 	case kmip.OperationCreate, kmip.OperationCreateKeyPair, kmip.OperationRegister, kmip.OperationDeriveKey,
 		kmip.OperationReKey, kmip.OperationReKeyKeyPair, kmip.OperationCertify, kmip.OperationReCertify:
 		c.createdPayload(path, e, act, cx)

@@ -87,6 +87,7 @@
 //   - Discover Versions without a client list: the expected versions must
 //     appear in the same order, the server may support more.
 //   - RNG Seed: Data Length (the seed accepted) may be 0 to the length sent.
+//   - Obtain Lease: Lease Time (the server's lease policy) is compared by type.
 //   - Locate: Located Items (KMIP 1.3+) may be present or absent.
 //
 // The vectors also need repairs that are not tolerances: runs of spaces

@@ -82,9 +82,23 @@ var NotApplicable = map[string]string{
 		"registers a P-256 private key in EC Private Key format (121 bytes) and expects Get to return, still " +
 		"labelled EC Private Key, a different 180-byte password-encrypted PKCS#8 blob (the key material of " +
 		"TC-ECC-2-10); no server can produce it from what this file sends.",
+	"v1.1/TC_ECC_3_11_Register_an_ECC_Key_Pair_and_ECDSA_Certificate.xml": "the vector is inconsistent, as " +
+		"its v1.0 version: it registers a secp256k1 private key in EC Private Key format (118 bytes) and expects " +
+		"Get to return a different 180-byte password-encrypted PKCS#8 blob; no server can produce it from what " +
+		"this file sends. (The v1.2 version of this case is consistent and stays applicable.)",
+	"v1.2/TC_SJ_2_12_Register_and_Split_Join.xml":          naSJIdentifier,
+	"v1.2/TC_SJ_4_12_Register_and_Split_Join_with_XOR.xml": naSJIdentifier,
+	"v1.4/CS-BC-M-GCM-3-14_okms.xml": "the vector is inconsistent: it is CS-BC-M-GCM-3-14 with the IV changed " +
+		"from cafebabefacedbad to twelve zero bytes but the expected ciphertexts and tag left as they were for the " +
+		"old IV; AES-GCM under another IV gives another ciphertext. (CS-BC-M-GCM-3-14 stays applicable.)",
 	"v1.1/TC_151_11_Locate_a_Fresh_Object_from_the_Default_Group.xml": naForeignState,
 	"v1.2/TC_151_12_Locate_a_Fresh_Object_from_the_Default_Group.xml": naForeignState,
 }
+
+// naSJIdentifier: a recording error in two split-key files.
+const naSJIdentifier = "the vector is inconsistent: the response to Get of $UNIQUE_IDENTIFIER_4 (a split key " +
+	"part registered by this file) carries $UNIQUE_IDENTIFIER_1, another part's identifier, which no server " +
+	"answers; with that one identifier corrected the file passes every step."
 
 // naForeignState: the file's first request expects to find an object the
 // file never creates.
