@@ -142,6 +142,9 @@ func handleRegister(ctx context.Context, s *session, req *payloads.RegisterReque
 	if kb := wrappedKeyBlock(req.Object); kb != nil {
 		return s.registerWrapped(ctx, req, tmpl, attrs, kb) // keywrap.go
 	}
+	if p, ok, err := s.registerExtended(ctx, req, tmpl, attrs); ok {
+		return p, err // mdo.go: split keys, PGP keys, metadata-only keys
+	}
 	er := engine.RegisterRequest{Type: engine.ObjectType(req.ObjectType), Attrs: attrs, Templates: tmpl}
 	if err := materialFromObject(req.Object, &er); err != nil {
 		return nil, err
@@ -472,15 +475,31 @@ func cryptoParams(p *kmip.CryptographicParameters) (*engine.CryptographicParamet
 func (s *session) aeadTagInline() bool { return s.version.Major() == 1 && s.version.Minor() < 4 }
 
 func handleEncrypt(ctx context.Context, s *session, req *payloads.EncryptRequestPayload) (kmip.OperationPayload, error) {
-	id, err := s.id(req.UniqueIdentifier)
-	if err != nil {
-		return nil, err
-	}
-	if req.CorrelationValue != nil || req.InitIndicator != nil || req.FinalIndicator != nil {
-		return nil, errReason(kmip.ResultReasonFeatureNotSupported, "streaming (multi-part) encryption is not supported")
+	if sp := (streamPart{id: req.UniqueIdentifier, params: req.CryptographicParameters, data: req.Data, iv: req.IVCounterNonce,
+		aad: req.AuthenticatedEncryptionAdditionalData, correlation: req.CorrelationValue,
+		init: isTrue(req.InitIndicator), final: isTrue(req.FinalIndicator)}); sp.streaming() {
+		r, err := s.streamStep(ctx, sp) // stream.go
+		if err != nil {
+			return nil, err
+		}
+		resp := &encryptPartResponse{UniqueIdentifier: r.id, Data: r.data, IVCounterNonce: r.iv, CorrelationValue: r.correlation}
+		if r.tag != nil {
+			if s.aeadTagInline() {
+				resp.Data = append(resp.Data, r.tag...)
+			} else {
+				resp.AuthenticatedEncryptionTag = r.tag
+			}
+		}
+		return resp, nil
+	} else if req.FinalIndicator != nil && *req.FinalIndicator && !isTrue(req.InitIndicator) {
+		return nil, errReason(kmip.ResultReasonInvalidField, "Final Indicator ends a stream: it needs the stream's Correlation Value")
 	}
 	if req.Data == nil {
 		return nil, errReason(kmip.ResultReasonMissingData, "Encrypt needs Data")
+	}
+	id, err := s.id(req.UniqueIdentifier)
+	if err != nil {
+		return nil, err
 	}
 	params, err := cryptoParams(req.CryptographicParameters)
 	if err != nil {
@@ -502,15 +521,23 @@ func handleEncrypt(ctx context.Context, s *session, req *payloads.EncryptRequest
 }
 
 func handleDecrypt(ctx context.Context, s *session, req *payloads.DecryptRequestPayload) (kmip.OperationPayload, error) {
-	id, err := s.id(req.UniqueIdentifier)
-	if err != nil {
-		return nil, err
-	}
-	if req.CorrelationValue != nil || req.InitIndicator != nil || req.FinalIndicator != nil {
-		return nil, errReason(kmip.ResultReasonFeatureNotSupported, "streaming (multi-part) decryption is not supported")
+	if sp := (streamPart{decrypt: true, id: req.UniqueIdentifier, params: req.CryptographicParameters, data: req.Data, iv: req.IVCounterNonce,
+		aad: req.AuthenticatedEncryptionAdditionalData, tag: req.AuthenticatedEncryptionTag, correlation: req.CorrelationValue,
+		init: isTrue(req.InitIndicator), final: isTrue(req.FinalIndicator)}); sp.streaming() {
+		r, err := s.streamStep(ctx, sp) // stream.go
+		if err != nil {
+			return nil, err
+		}
+		return &decryptPartResponse{UniqueIdentifier: r.id, Data: r.data, CorrelationValue: r.correlation}, nil
+	} else if req.FinalIndicator != nil && *req.FinalIndicator && !isTrue(req.InitIndicator) {
+		return nil, errReason(kmip.ResultReasonInvalidField, "Final Indicator ends a stream: it needs the stream's Correlation Value")
 	}
 	if req.Data == nil {
 		return nil, errReason(kmip.ResultReasonMissingData, "Decrypt needs Data")
+	}
+	id, err := s.id(req.UniqueIdentifier)
+	if err != nil {
+		return nil, err
 	}
 	params, err := cryptoParams(req.CryptographicParameters)
 	if err != nil {

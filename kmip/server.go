@@ -306,6 +306,7 @@ func (c *conn) serve() {
 	log.Debug("client connected", "tls", tls.VersionName(state.Version), "resumed", state.DidResume)
 
 	sess := &session{srv: s, eng: s.cfg.Engine, p: p, remote: remote, log: log}
+	defer sess.closeStreams()
 	var hdr [ttlvHeader]byte
 	for !s.closing.Load() {
 		// Deadline first, then idle, then the closing check: a Shutdown

@@ -25,6 +25,8 @@ type session struct {
 	placeholder string
 	sensitive   [][]byte
 	events      []engine.AuditEvent
+	// streams are the open streamed Encrypts and Decrypts (stream.go).
+	streams map[string]*stream
 }
 
 func (s *session) setPlaceholder(id string) { s.placeholder = id }
