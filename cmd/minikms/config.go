@@ -57,10 +57,25 @@ const (
 	envCheckpoint  = "MINIKMS_AUDIT_CHECKPOINT_INTERVAL"
 	envMinRSABits  = "MINIKMS_RSA_MIN_BITS"
 	envLease       = "MINIKMS_LEASE_TIME"
+	envRootKeyFile = "MINIKMS_ROOT_KEY_FILE"
 )
 
 // fromEnv fills the fields the environment sets.
 func (c *config) fromEnv() error {
+	if path, ok := os.LookupEnv(envRootKeyFile); ok {
+		if _, both := os.LookupEnv(envRootKey); both {
+			return fmt.Errorf("%s and %s are both set: give the root key one way", envRootKey, envRootKeyFile)
+		}
+		v, err := readSecretFile(envRootKeyFile, strings.TrimSpace(path))
+		if err != nil {
+			return err
+		}
+		k, err := engine.ParseRootKeyHex(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", envRootKeyFile, err)
+		}
+		c.rootKey = k
+	}
 	if v, ok := os.LookupEnv(envRootKey); ok {
 		k, err := engine.ParseRootKeyHex(v)
 		if err != nil {

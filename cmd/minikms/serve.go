@@ -9,11 +9,17 @@ import (
 
 func runServe(ctx context.Context, args []string) error {
 	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configFile := fl.String("config", "", "a YAML configuration file (settings as the environment's, lower case without MINIKMS_; the environment wins)")
 	if err := fl.Parse(args); err != nil {
 		return errUsage
 	}
 	if fl.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fl.Arg(0))
+	}
+	if *configFile != "" {
+		if err := applyConfigFile(*configFile); err != nil { // configfile.go
+			return err
+		}
 	}
 	cfg := config{kmipAddr: "0.0.0.0:5696", httpAddr: "127.0.0.1:8080"}
 	if err := cfg.fromEnv(); err != nil {
