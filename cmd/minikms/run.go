@@ -157,6 +157,7 @@ func (n *node) run(ctx context.Context) error {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go n.watchIdentity(watchCtx)
+	n.reloadOnHUP(watchCtx) // reload.go
 	go n.probeAudit(watchCtx)
 	cpCtx, stopCheckpoints := context.WithCancel(context.Background())
 	cpDone := make(chan struct{})
