@@ -32,6 +32,8 @@ type config struct {
 	minRSABits int
 	// lease is the default lease of Obtain Lease (0: engine default).
 	lease time.Duration
+	// limits of the KMIP listener (limits.go).
+	limits limits
 
 	pkcs11Module string
 	pkcs11Token  string
@@ -120,7 +122,7 @@ func (c *config) fromEnv() error {
 		}
 		c.lease = d
 	}
-	return nil
+	return c.limitsEnv() // limits.go
 }
 
 // validate checks the configuration and names the field that is wrong.

@@ -25,6 +25,8 @@ var fileKeys = []string{
 	envRootKey, envRootKeyFile, envDBURL, envSalt, envKMIPAddr, envHTTPAddr, envTLSCert, envTLSKey,
 	envPKCS11Mod, envPKCS11Token, envPKCS11PIN, envPKCS11PINFile, envPKCS11SealedRoot,
 	envNodeName, envCheckpoint, envMinRSABits, envLease, "MINIKMS_LOG_LEVEL", "MINIKMS_LOG_FORMAT",
+	envMaxMessageSize, envHandshakeTimeout, envIdleTimeout, envReadTimeout, envWriteTimeout, envRequestTimeout,
+	envMaxConns, envMaxConnsPerClient, envShutdownGrace,
 }
 
 // secretKeys may only be given as a ${NAME} reference.

@@ -117,9 +117,12 @@ func TestServeConfigValidation(t *testing.T) {
 		{"rsa min bits", map[string]string{envRootKey: good, envDBURL: "x.db", envMinRSABits: "1536"}, envMinRSABits},
 		{"lease not a duration", map[string]string{envRootKey: good, envDBURL: "x.db", envLease: "forever"}, envLease},
 		{"lease too short", map[string]string{envRootKey: good, envDBURL: "x.db", envLease: "10ms"}, envLease},
+		{"idle timeout", map[string]string{envRootKey: good, envDBURL: "x.db", envIdleTimeout: "forever"}, envIdleTimeout},
+		{"message size too small", map[string]string{envRootKey: good, envDBURL: "x.db", envMaxMessageSize: "100"}, envMaxMessageSize},
+		{"per-client above global", map[string]string{envRootKey: good, envDBURL: "x.db", envMaxConns: "10", envMaxConnsPerClient: "20"}, envMaxConnsPerClient},
 		{"hsm asked", map[string]string{envRootKey: good, envDBURL: "x.db", envPKCS11Mod: "/usr/lib/softhsm/libsofthsm2.so"}, envRootKey + " must not be set when an HSM is configured"},
 	}
-	all := []string{envRootKey, envDBURL, envSalt, envKMIPAddr, envHTTPAddr, envTLSCert, envTLSKey, envPKCS11Mod, envPKCS11Token, envPKCS11PIN, envMinRSABits, envLease}
+	all := []string{envRootKey, envDBURL, envSalt, envKMIPAddr, envHTTPAddr, envTLSCert, envTLSKey, envPKCS11Mod, envPKCS11Token, envPKCS11PIN, envMinRSABits, envLease, envIdleTimeout, envMaxMessageSize, envMaxConns, envMaxConnsPerClient}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			for _, k := range all {

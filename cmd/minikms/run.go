@@ -130,7 +130,9 @@ func (n *node) listen(ctx context.Context, cert tls.Certificate) error {
 		return fmt.Errorf("the audit log cannot record: %w", err)
 	}
 	n.tls = certs.NewServer(cert, n.verifier)
-	n.kmip, err = kmip.New(kmip.Config{Engine: n.eng, TLS: n.tls.TLSConfig(), Identifier: n.verifier, Certifier: n.auth, Audit: n.audit, Logger: n.log})
+	kcfg := kmip.Config{Engine: n.eng, TLS: n.tls.TLSConfig(), Identifier: n.verifier, Certifier: n.auth, Audit: n.audit, Logger: n.log}
+	n.cfg.limits.apply(&kcfg) // limits.go
+	n.kmip, err = kmip.New(kcfg)
 	if err != nil {
 		return err
 	}
@@ -170,8 +172,8 @@ func (n *node) run(ctx context.Context) error {
 	case err = <-errc:
 		n.log.Error("listener failed", "err", err)
 	}
-	n.log.Info("shutting down: draining connections", "grace", shutdownGrace)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	n.log.Info("shutting down: draining connections", "grace", n.cfg.limits.grace())
+	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.limits.grace())
 	defer cancel()
 	_ = n.httpSrv.Shutdown(sctx)
 	if serr := n.kmip.Shutdown(sctx); serr != nil {
