@@ -70,6 +70,8 @@ type Engine struct {
 	lease time.Duration
 	// feed follows the store's change feed, if any (changefeed.go).
 	feed changeState
+	// stats counts cache lookups (metrics.go).
+	stats cacheCounters
 }
 
 // DefaultLease is the lease Obtain Lease grants by default.
@@ -85,6 +87,7 @@ type cachedObject struct {
 
 type tenantKey struct {
 	key  []byte
+	lk   *lockedKey // owns key's locked memory (mlock.go)
 	aead cipher.AEAD
 }
 
@@ -124,7 +127,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 				c.key.zeroize()
 			}
 		}),
-		tenantKeys: newLRU(maxTenantKeys, func(t *tenantKey) { clear(t.key) }),
+		tenantKeys: newLRU(maxTenantKeys, func(t *tenantKey) { t.release() }),
 		lockSeed:   maphash.MakeSeed(),
 		minRSABits: int32(cfg.MinRSABits),
 		lease:      cfg.Lease,
@@ -143,6 +146,9 @@ func rootKCVKey(version uint32) string { return "root.kcv." + strconv.FormatUint
 const saltCheckKey = "hkdf.salt.check"
 
 func (e *Engine) checkRoot(ctx context.Context) error {
+	if err := e.resolveRootVersions(ctx); err != nil { // rotate_keyring.go
+		return err
+	}
 	v := e.keyring.Current()
 	kcv, err := KeyCheckValue(ctx, e.keyring, v)
 	if err != nil {
@@ -164,7 +170,7 @@ func (e *Engine) checkRoot(ctx context.Context) error {
 	}
 	scHex := hex.EncodeToString(sc[:8])
 	clear(sc)
-	stored, err = e.store.InitMeta(ctx, saltCheckKey, []byte(scHex))
+	stored, err = e.store.InitMeta(ctx, saltCheckKeyFor(v), []byte(scHex))
 	if err != nil {
 		return fmt.Errorf("record salt check value: %w", err)
 	}
@@ -201,8 +207,10 @@ func (e *Engine) CachedObjects() int { return e.objects.Len() }
 func (e *Engine) tenantKey(ctx context.Context, version uint32, tenant string) (*tenantKey, error) {
 	ck := strconv.FormatUint(uint64(version), 10) + "|" + tenant
 	if tk, ok := e.tenantKeys.Get(ck); ok {
+		e.stats.tkHit.Add(1)
 		return tk, nil
 	}
+	e.stats.tkMiss.Add(1)
 	k, err := e.keyring.Derive(ctx, version, TenantInfo(e.salt, tenant))
 	if err != nil {
 		return nil, fmt.Errorf("%w: derive tenant key: %v", ErrUnavailable, err)
@@ -217,10 +225,12 @@ func (e *Engine) tenantKey(ctx context.Context, version uint32, tenant string) (
 	}
 	// Wrapping uses the prepared AEAD, never tk.key, so the eviction that
 	// clears tk.key cannot race with a wrap in progress.
-	tk := &tenantKey{key: k, aead: aead}
+	lk := newLockedKey(k) // mlock.go
+	clear(k)
+	tk := &tenantKey{key: lk.b, lk: lk, aead: aead}
 	e.tenantKeys.PutIf(ck, tk, func(*tenantKey) bool { return true })
 	if cur, ok := e.tenantKeys.Get(ck); ok && cur != tk {
-		clear(tk.key)
+		tk.release()
 		return cur, nil
 	}
 	return tk, nil
@@ -262,8 +272,10 @@ func (e *Engine) load(ctx context.Context, tenant, id string) (*cachedObject, er
 	}
 	ck := cacheKey(tenant, id)
 	if c, ok := e.objects.Get(ck); ok {
+		e.stats.objHit.Add(1)
 		return c, nil
 	}
+	e.stats.objMiss.Add(1)
 	so, err := e.store.GetObject(ctx, tenant, id)
 	if err != nil {
 		return nil, err
@@ -290,8 +302,10 @@ func (e *Engine) key(ctx context.Context, c *cachedObject) (*keyEntry, error) {
 	}
 	ck := cacheKey(c.obj.Tenant, c.obj.ID)
 	if cur, ok := e.objects.Get(ck); ok && cur.obj.Rev == c.obj.Rev && cur.key != nil {
+		e.stats.keyHit.Add(1)
 		return cur.key, nil
 	}
+	e.stats.keyMiss.Add(1)
 	m, err := e.unwrap(ctx, c.obj)
 	if err != nil {
 		e.log.Error("unwrap failed", "object", c.obj.ID, "tenant", c.obj.Tenant, "err", err)

@@ -30,6 +30,8 @@ type SoftKeyring struct {
 	mu      sync.RWMutex
 	keys    map[uint32][]byte
 	current uint32
+	// previous holds root keys not yet numbered (rotate_keyring.go).
+	previous [][]byte
 }
 
 var _ Keyring = (*SoftKeyring)(nil)
@@ -40,7 +42,7 @@ func NewSoftKeyring(root []byte) (*SoftKeyring, error) {
 		return nil, fmt.Errorf("root key must be %d bytes, got %d", RootKeySize, len(root))
 	}
 	k := &SoftKeyring{keys: map[uint32][]byte{}, current: 1}
-	k.keys[1] = append([]byte(nil), root...)
+	k.keys[1] = secureCopy(root) // mlock.go
 	return k, nil
 }
 
@@ -80,9 +82,13 @@ func (k *SoftKeyring) Close() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for v, b := range k.keys {
-		clear(b)
+		releaseKeyBytes(b) // mlock.go: zeroizes
 		delete(k.keys, v)
 	}
+	for _, b := range k.previous {
+		releaseKeyBytes(b)
+	}
+	k.previous = nil
 }
 
 // hkdfExpand32 is HKDF-Expand(PRK, info, 32) = T(1) = HMAC(PRK, info || 0x01).

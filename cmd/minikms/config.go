@@ -41,6 +41,9 @@ type config struct {
 	// pkcs11PINFile and pkcs11SealedRoot: see hsm.go.
 	pkcs11PINFile    string
 	pkcs11SealedRoot string
+	// rootKeyPrevious: MINIKMS_ROOT_KEY_PREVIOUS, an older root still read
+	// during a root rotation (root.go).
+	rootKeyPrevious []byte
 }
 
 // Environment variables of the automation contract.
@@ -84,6 +87,9 @@ func (c *config) fromEnv() error {
 			return fmt.Errorf("%s: %w", envRootKey, err)
 		}
 		c.rootKey = k
+	}
+	if err := c.previousRootEnv(); err != nil { // root.go
+		return err
 	}
 	set := func(dst *string, name string) {
 		if v, ok := os.LookupEnv(name); ok {

@@ -96,7 +96,7 @@ type hsmNode struct {
 // configuration, or the token's (opening the HSM into n.hsm).
 func (n *node) openKeyring(ctx context.Context) (engine.Keyring, error) {
 	if !n.cfg.hsmConfigured() {
-		k, err := engine.NewSoftKeyring(n.cfg.rootKey)
+		k, err := engine.NewSoftKeyringWithPrevious(n.cfg.rootKey, n.cfg.previousRoots()...) // root.go: MINIKMS_ROOT_KEY_PREVIOUS
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,8 @@
 //	minikms tenant | member | client | crl                         administration
 //	minikms audit verify | export | query                           the audit log
 //	minikms hsm init | import-root | status                         HSM (PKCS#11) administration
+//	minikms backup --out FILE | restore --in FILE                   backup and restore of the store
+//	minikms init | root recover | rotate | status | key rotate       root key ceremony and rotation
 //	minikms bench                                                   KMIP load generator
 //	minikms version
 package main
@@ -37,6 +39,11 @@ func commands() []command {
 		{"audit", "audit log: verify | export | query", runAudit},
 		{"crl", "write a CRL (DER) of a tenant CA or of the root CA", runCRL},
 		{"hsm", "HSM (PKCS#11): init | import-root | status", runHSM},
+		{"init", "root key ceremony: generate a root key and split it into Shamir shares (--shares 5 --threshold 3)", runInit},
+		{"root", "root key: recover (combine shares) | rotate (re-wrap under a new root) | status", runRoot},
+		{"key", "key rotate --tenant T --scope S: ReKey the scope's current keys", runKey},
+		{"backup", "write a consistent snapshot of the store to a file (--out FILE); no root key needed", runBackup},
+		{"restore", "restore a backup file into a fresh store (--in FILE) with the same root key", runRestore},
 		{"bench", "KMIP load generator: ops/s, latency and CPU per operation against a running server", runBench},
 		{"version", "print the version", func(context.Context, []string) error { fmt.Println("minikms", version); return nil }},
 	}

@@ -32,6 +32,10 @@ func TestConformance(t *testing.T) {
 		s, _ := openTest(t)
 		return s
 	})
+	t.Run("Backup", func(t *testing.T) {
+		storetest.RunBackup(t, func(t *testing.T) engine.Store { s, _ := openTest(t); return s })
+	})
+	storetest.RunRotation(t, func(t *testing.T) engine.Store { s, _ := openTest(t); return s })
 }
 
 func testObject(tenant, id string) *engine.StoredObject {
