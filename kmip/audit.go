@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"reflect"
 	"strconv"
 	"sync"
@@ -92,6 +93,9 @@ func opName(op kmip.Operation) string {
 		return v.(string)
 	}
 	name := ttlv.EnumStr(op)
+	if name == "" {
+		name = fmt.Sprintf("0x%08X", uint32(op)) // an operation code KMIP does not define
+	}
 	if _, known := handlers[op]; known {
 		opNames.Store(op, name) // only known operations: clients choose the others
 	}

@@ -59,6 +59,9 @@ func TestAuditRecordsOperations(t *testing.T) {
 	bad, _ := w.roundTripRaw(rawMessage(rawHeader(hdr(okmip.ProtocolVersion{ProtocolVersionMajor: 9}, 1)),
 		rawItem(okmip.OperationQuery, "", rawPayload(&payloads.QueryRequestPayload{}))))
 	wantMessageError(t, bad, okmip.ResultReasonInvalidMessage)
+	// An operation code KMIP does not define.
+	resp, _ = w.roundTripRaw(rawMessage(rawHeader(hdr(v14, 1)), rawItem(okmip.Operation(0xFFFF), "a", tStruct(okmip.TagRequestPayload))))
+	wantFailure(t, resp.BatchItem[0], okmip.ResultReasonOperationNotSupported)
 	// Another tenant's view.
 	g := dialAs(t, env, "globex", "app", engine.RoleApp)
 	g.fails(v14, &payloads.GetRequestPayload{UniqueIdentifier: id}, okmip.ResultReasonItemNotFound)
@@ -78,6 +81,7 @@ func TestAuditRecordsOperations(t *testing.T) {
 		{"acme", "admin", "kmip.Activate", id, "failure", "*"}, // already active: any reason
 		{"acme", "admin", "kmip.Get", "", "failure", "OperationCanceledByRequester"},
 		{"acme", "admin", "kmip.message", "", "failure", "InvalidMessage"},
+		{"acme", "admin", "kmip.0x0000FFFF", "", "failure", "OperationNotSupported"},
 		{"globex", "app", "kmip.Get", id, "failure", "ItemNotFound"},
 	}
 	if len(got) != len(expect) {
@@ -99,7 +103,7 @@ func TestAuditRecordsOperations(t *testing.T) {
 	cert := env.ClientCertificate(t, "acme", "admin", engine.RoleAdmin)
 	sum := sha256.Sum256(cert.Certificate[0])
 	local := w.conn.LocalAddr().String()
-	for _, r := range recs[:8] {
+	for _, r := range recs[:9] {
 		if r.CertHash != hex.EncodeToString(sum[:]) || r.Role != "admin" || r.Remote != local {
 			t.Errorf("record %d: actor %s/%s from %s, want the client's certificate hash, role admin, %s", r.Seq, r.CertHash, r.Role, r.Remote, local)
 		}

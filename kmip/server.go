@@ -53,6 +53,8 @@ type Config struct {
 	// response is sent (nil: no audit log, for tests and tools only).
 	Audit  engine.AuditLog
 	Logger *slog.Logger
+	// Observer receives the server's measurements (nil: none).
+	Observer Observer
 
 	MaxMessageSize    int
 	HandshakeTimeout  time.Duration
@@ -86,6 +88,9 @@ func (c *Config) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 }
 
@@ -150,6 +155,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		backoff = 0
 		c := &conn{srv: s, nc: nc}
 		if !s.track(c) {
+			s.cfg.Observer.ConnectionRefused(refusalOf(s.closing.Load()))
 			s.log.Warn("connection refused: too many connections", "remote", nc.RemoteAddr().String(), "max", s.cfg.MaxConns)
 			nc.Close()
 			continue
@@ -171,6 +177,7 @@ func (s *Server) track(c *conn) bool {
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
+	s.cfg.Observer.ConnectionOpened()
 	return true
 }
 
@@ -183,6 +190,7 @@ func (s *Server) untrack(c *conn) {
 		}
 	}
 	s.mu.Unlock()
+	s.cfg.Observer.ConnectionClosed()
 	s.wg.Done()
 }
 
@@ -280,6 +288,7 @@ func (c *conn) serve() {
 			return
 		}
 		log.Warn("TLS handshake failed", "err", err)
+		s.cfg.Observer.HandshakeFailed(err)
 		s.recordRefusal(remote, peerCerts(tc.ConnectionState()), nil, "TLS handshake failed: "+err.Error())
 		return
 	}
@@ -294,18 +303,21 @@ func (c *conn) serve() {
 	p, err := s.cfg.Identifier.Verify(raw)
 	if err != nil {
 		log.Warn("client refused", "err", err)
+		s.cfg.Observer.ConnectionRefused(RefusedCertificate)
 		s.recordRefusal(remote, raw, nil, "client certificate refused: "+err.Error())
 		return
 	}
 	if !s.admitClient(c, p.CertHash) {
 		log.Warn("client refused: too many connections for this certificate", "tenant", p.Tenant, "member", p.Member, "max", s.cfg.MaxConnsPerClient)
+		s.cfg.Observer.ConnectionRefused(RefusedMaxPerClient)
 		s.recordRefusal(remote, raw, &p, fmt.Sprintf("more than %d connections with this certificate", s.cfg.MaxConnsPerClient))
 		return
 	}
 	log = log.With("tenant", p.Tenant, "member", p.Member)
 	log.Debug("client connected", "tls", tls.VersionName(state.Version), "resumed", state.DidResume)
 
-	sess := &session{srv: s, eng: s.cfg.Engine, p: p, remote: remote, log: log}
+	sess := &session{srv: s, eng: s.cfg.Engine, p: p, remote: remote}
+	sess.log = slog.New(requestIDHandler{inner: log.Handler(), id: &sess.reqID}) // observer.go
 	defer sess.closeStreams()
 	var hdr [ttlvHeader]byte
 	for !s.closing.Load() {
@@ -331,6 +343,7 @@ func (c *conn) serve() {
 			verifiedAt = gen.Generation()
 			if np, err := s.cfg.Identifier.Verify(raw); err != nil || np != p {
 				log.Warn("client no longer accepted; connection closed", "err", err)
+				s.cfg.Observer.ConnectionRefused(RefusedTrustChanged)
 				why := "identity changed"
 				if err != nil {
 					why = err.Error()
@@ -339,19 +352,23 @@ func (c *conn) serve() {
 				return
 			}
 		}
+		sess.begin() // a request id (observer.go)
 		tc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
 		msg, err := readMessage(io.MultiReader(bytesReader(hdr[:1]), tc), s.cfg.MaxMessageSize, &hdr)
 		if err != nil {
 			if errors.Is(err, errTooLarge) || errors.Is(err, errFraming) {
-				log.Warn("unreadable request; answering and closing", "err", err)
+				sess.log.Warn("unreadable request; answering and closing", "err", err)
+				s.cfg.Observer.Message(kmip.ResultReasonInvalidMessage, 0)
 				c.writeResponse(sess, messageError(kmip.V1_0, nil, kmip.ResultReasonInvalidMessage, err.Error()))
 			} else {
 				log.Debug("read failed; closing", "err", err)
 			}
 			return
 		}
+		start := time.Now()
 		resp := sess.handleMessage(msg)
 		clear(msg)
+		s.cfg.Observer.Message(sess.refused, time.Since(start))
 		if !c.writeResponse(sess, resp) {
 			return
 		}

@@ -27,6 +27,12 @@ type session struct {
 	events      []engine.AuditEvent
 	// streams are the open streamed Encrypts and Decrypts (stream.go).
 	streams map[string]*stream
+	// reqID identifies the message in progress in logs and audit records;
+	// refused is its Result Reason when refused as a whole; itemDur times
+	// its batch items (observer.go).
+	reqID   string
+	refused kmip.ResultReason
+	itemDur []time.Duration
 }
 
 func (s *session) setPlaceholder(id string) { s.placeholder = id }
@@ -106,6 +112,7 @@ func (s *session) handleMessage(msg []byte) []byte {
 	}
 	if err := s.srv.auditHealthy(); err != nil {
 		s.log.Warn("request refused: the audit log cannot record", "err", err)
+		s.noteRefused(kmip.ResultReasonGeneralFailure)
 		return messageError(v, &hdr, kmip.ResultReasonGeneralFailure, auditUnavailable)
 	}
 
@@ -164,6 +171,7 @@ func (s *session) handleMessage(msg []byte) []byte {
 			out.ResponsePayload = payload
 		}
 		s.events = append(s.events, s.opEvent(out.Operation, req, payload, out, placeholder))
+		s.itemDur = append(s.itemDur, time.Since(start))
 		s.log.Debug("kmip operation", "op", ttlv.EnumStr(out.Operation), "status", ttlv.EnumStr(out.ResultStatus),
 			"reason", reasonText(out), "duration", time.Since(start))
 	}
@@ -175,6 +183,7 @@ func (s *session) handleMessage(msg []byte) []byte {
 			s.events[i].Details = map[string]string{"message": "the response could not be encoded"}
 		}
 		b = messageError(v, &hdr, kmip.ResultReasonGeneralFailure, genericFailure)
+		s.noteRefused(kmip.ResultReasonGeneralFailure)
 	} else if max := int(hdr.MaximumResponseSize); max > 0 && len(b) > max {
 		clear(b)
 		for i := range resp.BatchItem {
@@ -190,10 +199,13 @@ func (s *session) handleMessage(msg []byte) []byte {
 		}
 		b = ttlv.MarshalTTLV(resp)
 	}
+	s.observeItems(resp.BatchItem) // observer.go
+	s.tagEvents(s.events)
 	if err := s.srv.record(s.events); err != nil {
 		s.log.Error("audit log cannot record; response withheld", "err", err)
 		clear(b)
 		s.scrub()
+		s.noteRefused(kmip.ResultReasonGeneralFailure)
 		return messageError(v, &hdr, kmip.ResultReasonGeneralFailure, auditUnavailable)
 	}
 	return b
@@ -250,8 +262,10 @@ const auditUnavailable = "the audit log cannot record operations; the operation'
 
 // refuse answers a message refused as a whole, after recording it.
 func (s *session) refuse(v kmip.ProtocolVersion, hdr *kmip.RequestHeader, reason kmip.ResultReason, msg string) []byte {
-	if err := s.srv.record([]engine.AuditEvent{s.messageEvent(reason, msg)}); err != nil {
+	s.noteRefused(reason)
+	if err := s.srv.record(s.tagEvents([]engine.AuditEvent{s.messageEvent(reason, msg)})); err != nil {
 		s.log.Error("audit log cannot record a refused message", "err", err)
+		s.noteRefused(kmip.ResultReasonGeneralFailure)
 		return messageError(v, hdr, kmip.ResultReasonGeneralFailure, auditUnavailable)
 	}
 	return messageError(v, hdr, reason, msg)

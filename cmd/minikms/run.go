@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/minikms/minikms/engine"
 	"github.com/minikms/minikms/httpapi"
 	"github.com/minikms/minikms/kmip"
+	"github.com/minikms/minikms/metrics"
 	"github.com/minikms/minikms/pki"
 )
 
@@ -49,13 +49,14 @@ type node struct {
 	kmipLn   net.Listener
 	httpSrv  *http.Server
 	httpLn   net.Listener
+	metrics  *metrics.Metrics // metrics.go
 }
 
 // open builds everything up to (not including) listening. The server
 // certificate comes from the configured files, or is issued by the root CA
 // when none are configured.
 func open(ctx context.Context, cfg config, log *slog.Logger) (_ *node, err error) {
-	n := &node{cfg: cfg, log: log}
+	n := &node{cfg: cfg, log: log, metrics: newMetrics()}
 	defer func() {
 		if err != nil {
 			n.close()
@@ -69,7 +70,7 @@ func open(ctx context.Context, cfg config, log *slog.Logger) (_ *node, err error
 	if err != nil {
 		return nil, err
 	}
-	n.eng, err = engine.Open(ctx, engine.Config{Store: n.store, Keyring: n.keyring, Salt: cfg.salt, Logger: log, MinRSABits: cfg.minRSABits, Lease: cfg.lease})
+	n.eng, err = engine.Open(ctx, engine.Config{Store: n.engineStore(), Keyring: n.keyring, Salt: cfg.salt, Logger: log, MinRSABits: cfg.minRSABits, Lease: cfg.lease})
 	if err != nil {
 		if errors.Is(err, engine.ErrWrongRootKey) {
 			return nil, fmt.Errorf("refusing to start: %w. Start with the root key this store was created with (%s), or point %s at another store", err, envRootKey, envDBURL)
@@ -86,7 +87,8 @@ func open(ctx context.Context, cfg config, log *slog.Logger) (_ *node, err error
 		return nil, fmt.Errorf("tenant CAs: %w", err)
 	}
 	n.verifier = pki.NewVerifier(root.Cert, tenantCAs, nil)
-	n.audit = audit.NewLog(n.store, cfg.nodeName)
+	n.audit = audit.NewLog(n.metrics.AuditStore(n.store), cfg.nodeName)
+	n.watchMetrics()
 	return n, nil
 }
 
@@ -130,7 +132,7 @@ func (n *node) listen(ctx context.Context, cert tls.Certificate) error {
 		return fmt.Errorf("the audit log cannot record: %w", err)
 	}
 	n.tls = certs.NewServer(cert, n.verifier)
-	kcfg := kmip.Config{Engine: n.eng, TLS: n.tls.TLSConfig(), Identifier: n.verifier, Certifier: n.auth, Audit: n.audit, Logger: n.log}
+	kcfg := kmip.Config{Engine: n.eng, TLS: n.tls.TLSConfig(), Identifier: n.verifier, Certifier: n.auth, Audit: n.audit, Logger: n.log, Observer: n.metrics.KMIP()}
 	n.cfg.limits.apply(&kcfg) // limits.go
 	n.kmip, err = kmip.New(kcfg)
 	if err != nil {
@@ -211,6 +213,7 @@ func (n *node) httpHandler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /crl/{name}", n.serveCRL)
+	mux.Handle("GET /metrics", n.metrics.Handler())
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -290,15 +293,4 @@ func (n *node) probeAudit(ctx context.Context) {
 			cancel()
 		}
 	}
-}
-
-func newLogger(json bool) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
-	if os.Getenv("MINIKMS_LOG_LEVEL") == "debug" {
-		opts.Level = slog.LevelDebug
-	}
-	if json {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }

@@ -21,6 +21,9 @@ func runServe(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	if err := checkLogSettings(); err != nil { // metrics.go
+		return err
+	}
 	cfg := config{kmipAddr: "0.0.0.0:5696", httpAddr: "127.0.0.1:8080"}
 	if err := cfg.fromEnv(); err != nil {
 		return err
