@@ -311,7 +311,7 @@ type backupStats struct {
 }
 
 // writeBackup writes a snapshot of bs to w in the file format.
-func writeBackup(ctx context.Context, bs engine.BackupStore, w io.Writer, src backupSource) (backupStats, error) {
+func writeBackup(ctx context.Context, bs engine.BackupStore, w io.Writer, src backupSource, progress func(done, total int64)) (backupStats, error) {
 	gz := gzip.NewWriter(w)
 	hw := &hashingWriter{w: gz, h: sha256.New()}
 	var (
@@ -377,6 +377,9 @@ func writeBackup(ctx context.Context, bs engine.BackupStore, w io.Writer, src ba
 			st.head = engine.AuditHead{Seq: it.Audit.Seq, Hash: it.Audit.Hash}
 		}
 		hw.items++
+		if progress != nil {
+			progress(hw.items, st.header.Counts.total())
+		}
 		return hw.line(l)
 	})
 	if err == nil {
@@ -548,7 +551,7 @@ func readBackup(r io.Reader, fn func(engine.BackupItem) error) (backupHeader, er
 
 // backupItems yields the items of the file at path (the summary first),
 // then the error that made the file unusable, if any.
-func backupItems(path string) iter.Seq2[engine.BackupItem, error] {
+func backupItems(path string, progress func(done int64)) iter.Seq2[engine.BackupItem, error] {
 	return func(yield func(engine.BackupItem, error) bool) {
 		f, err := os.Open(path)
 		if err != nil {
@@ -556,9 +559,14 @@ func backupItems(path string) iter.Seq2[engine.BackupItem, error] {
 			return
 		}
 		defer f.Close()
+		var n int64
 		_, err = readBackup(f, func(it engine.BackupItem) error {
 			if !yield(it, nil) {
 				return errStopReading
+			}
+			n++
+			if progress != nil {
+				progress(n)
 			}
 			return nil
 		})
@@ -674,7 +682,9 @@ func runBackup(ctx context.Context, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	stats, err = writeBackup(ctx, bs, w, backupSource{Store: storeKind(cfg.dbURL), Node: cfg.nodeName, MiniKMS: version})
+	p := newProgress(os.Stderr, "backing up") // root.go
+	stats, err = writeBackup(ctx, bs, w, backupSource{Store: storeKind(cfg.dbURL), Node: cfg.nodeName, MiniKMS: version}, p.update)
+	p.finish()
 	if err == nil {
 		err = commit()
 	}
@@ -822,7 +832,9 @@ func runRestore(ctx context.Context, args []string) (err error) {
 	n.audit = audit.NewLog(n.store, cfg.nodeName)
 	details := map[string]string{"file": *in, "backup_created": h.Created.Format(time.RFC3339), "backup_node": h.Source.Node,
 		"backup_store": h.Source.Store, "objects": strconv.FormatInt(h.Counts.Objects, 10)}
-	err = bs.Restore(ctx, backupItems(path))
+	p := newProgress(os.Stderr, "restoring")
+	err = bs.Restore(ctx, backupItems(path, func(done int64) { p.update(done, h.Counts.total()) }))
+	p.finish()
 	switch {
 	case errors.Is(err, engine.ErrNotEmpty):
 		// The attempt is recorded in the store it was aimed at (an empty
