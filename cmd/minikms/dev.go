@@ -83,7 +83,7 @@ func printDevBanner(n *node, b certs.Bundle) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "miniKMS %s (development mode)\n", version)
 	fmt.Fprintf(&sb, "  KMIP over mutual TLS  %s\n", n.kmipLn.Addr())
-	fmt.Fprintf(&sb, "  HTTP (health)         http://%s/healthz\n", n.httpLn.Addr())
+	fmt.Fprintf(&sb, "  HTTP                  http://%s/healthz  /readyz  /metrics\n", n.httpLn.Addr())
 	fmt.Fprintf(&sb, "  store                 %s\n", n.cfg.dbURL)
 	fmt.Fprintf(&sb, "  trust anchor (CA)     %s\n", b.CAFile())
 	fmt.Fprintf(&sb, "  client certificates:\n")
