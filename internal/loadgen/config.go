@@ -20,6 +20,7 @@ const (
 	OpDecrypt       Op = "decrypt"
 	OpGet           Op = "get"
 	OpCreate        Op = "create"
+	OpCertify       Op = "certify"
 	OpLocate        Op = "locate"
 	OpMix           Op = "mix"
 	OpConnect       Op = "connect"
@@ -27,7 +28,7 @@ const (
 )
 
 // Ops lists every operation, in the order the CLI documents them.
-var Ops = []Op{OpEncrypt, OpDecrypt, OpGet, OpCreate, OpLocate, OpMix, OpConnect, OpConnectResume}
+var Ops = []Op{OpEncrypt, OpDecrypt, OpGet, OpCreate, OpCertify, OpLocate, OpMix, OpConnect, OpConnectResume}
 
 // ParseOp returns the Op named s.
 func ParseOp(s string) (Op, error) {

@@ -11,6 +11,13 @@
 //     connection); the plaintext returned is compared with the original.
 //   - get: Get of the setup key.
 //   - create: Create of an AES-256 key (each operation adds a key).
+//   - certify: Certify of a PKCS#10 request for a new P-256 key, with a
+//     unique subject Common Name (the member id of the certificate, role
+//     app); each operation adds a certificate signed by the tenant's CA (a
+//     CA key in the token in HSM mode). The client makes each request
+//     before the operation's clock starts; its cost shows in the client
+//     CPU. Certify needs an admin member: setup sends one first and stops
+//     with the reason if it is refused.
 //   - locate: Locate by Name; setup creates 4 named keys and every
 //     connection asks for them in turn, expecting exactly that key.
 //   - mix: per 20 requests of a connection, 14 encrypt (70%), 4 decrypt
@@ -20,13 +27,14 @@
 //   - connect-resume: the same with a shared LRU TLS session cache, so
 //     handshakes resume with TLS 1.3 session tickets.
 //
-// Every key the tool creates is in Object Group "minikms-bench" so an
-// administrator can find and destroy them afterwards.
+// Every key and certificate the tool creates is in Object Group
+// "minikms-bench" so an administrator can find and destroy them afterwards.
 //
 // # Measuring
 //
 // Requests are encoded once (the header has no Time Stamp and the IV is
-// the server's, so the bytes never change) and written as is. Answers are
+// the server's, so the bytes never change) and written as is; only
+// certify encodes a new request (a new CSR) per operation. Answers are
 // read by a length-checked framer (8-byte TTLV header, at most
 // MaxResponseSize, the buffer reused) and checked by a small TTLV scanner
 // instead of the reflective codec: structure and lengths, Batch Count 1,

@@ -64,6 +64,10 @@ func errorKind(err error) string {
 	if errors.As(err, &pe) {
 		return "protocol: " + pe.kind
 	}
+	var ce *clientError
+	if errors.As(err, &ce) {
+		return "client: making the request"
+	}
 	var ne net.Error
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
@@ -102,11 +106,21 @@ func errorKind(err error) string {
 }
 
 // fatalForConn reports whether the connection must be dropped after err: any
-// error but a KMIP failure result leaves the stream in an unknown state.
+// error but a KMIP failure result (or a request the client could not make,
+// so did not send) leaves the stream in an unknown state.
 func fatalForConn(err error) bool {
-	var re *resultError
-	return !errors.As(err, &re)
+	var (
+		re *resultError
+		ce *clientError
+	)
+	return !errors.As(err, &re) && !errors.As(err, &ce)
 }
+
+// clientError is a request the client failed to make (nothing was sent).
+type clientError struct{ err error }
+
+func (e *clientError) Error() string { return e.err.Error() }
+func (e *clientError) Unwrap() error { return e.err }
 
 // errorLog counts errors by kind. Errors are rare in a healthy run, so one
 // mutex is enough; the first message of each kind is kept as a sample to

@@ -41,6 +41,22 @@ type request struct {
 	// check inspects a successful answer's payload; nil when success and
 	// a payload are all there is to check.
 	check func(payload []byte) error
+	// fresh, when set, encodes a new request for every send and raw is
+	// unused (certify sends a new CSR each time).
+	fresh func() ([]byte, error)
+}
+
+// bytes returns the encoded request to send now. An error is the client's
+// own (making the request), counted under "client: ...".
+func (q *request) bytes() ([]byte, error) {
+	if q.fresh == nil {
+		return q.raw, nil
+	}
+	raw, err := q.fresh()
+	if err != nil {
+		return nil, &clientError{err: err}
+	}
+	return raw, nil
 }
 
 // encodeRequest encodes a one-item request message. The header carries no
@@ -209,6 +225,13 @@ func prepare(ctx context.Context, cfg Config, tlsCfg *tls.Config) (*fixture, err
 			return nil, fmt.Errorf("setup: activating key %s: %w", fx.keyID, err)
 		}
 	}
+	if cfg.Op == OpCertify {
+		// Certify is for administrators: fail now, with the reason, rather
+		// than after a second of refusals.
+		if err := s.once(certifyRequest(cfg.Version)); err != nil {
+			return nil, fmt.Errorf("setup: a first Certify: %w%s", err, certifyHint(err))
+		}
+	}
 	if cfg.Op.usesPayload() {
 		fx.plaintext = make([]byte, cfg.Size)
 		rand.Read(fx.plaintext)
@@ -278,6 +301,8 @@ func (fx *fixture) schedules(op Op, workers int) [][]*request {
 			q = fx.getRequest()
 		case OpCreate:
 			q = &request{op: kmip.OperationCreate, raw: encodeRequest(v, createKeyPayload()), check: checkCreated}
+		case OpCertify:
+			q = certifyRequest(v)
 		case OpConnect, OpConnectResume:
 			q = &request{op: kmip.OperationQuery, raw: encodeRequest(v, queryPayload())}
 		}

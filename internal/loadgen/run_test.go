@@ -32,10 +32,15 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// shortRun is a 300 ms run with 4 connections against env as acme/app.
+// shortRun is a 300 ms run with 4 connections against env as acme/app
+// (acme/admin for certify, an administrator's operation).
 func shortRun(t *testing.T, env *testkms.Env, op Op) Config {
 	t.Helper()
-	return Config{Addr: env.Addr, TLS: env.ClientTLS(t, "acme", "app", engine.RoleApp), Op: op,
+	member, role := "app", engine.RoleApp
+	if op == OpCertify {
+		member, role = "admin", engine.RoleAdmin
+	}
+	return Config{Addr: env.Addr, TLS: env.ClientTLS(t, "acme", member, role), Op: op,
 		Conns: 4, Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond, Timeout: 5 * time.Second}
 }
 

@@ -134,9 +134,13 @@ func (w *worker) runPersistent(ctx context.Context, serve func(context.Context, 
 func (w *worker) serial(ctx context.Context, conn *tls.Conn) {
 	for ctx.Err() == nil {
 		q := w.nextRequest()
+		// A request made per send (certify) is made before the clock starts.
+		raw, err := q.bytes()
 		p0 := w.r.phase.Load()
 		start := time.Now()
-		err := w.roundTrip(ctx, conn, q)
+		if err == nil {
+			err = w.roundTrip(ctx, conn, q, raw)
+		}
 		end := time.Now()
 		if ctx.Err() != nil {
 			return
@@ -148,15 +152,15 @@ func (w *worker) serial(ctx context.Context, conn *tls.Conn) {
 	}
 }
 
-// roundTrip writes one pre-encoded request and reads and checks its answer.
-func (w *worker) roundTrip(ctx context.Context, conn *tls.Conn, q *request) error {
+// roundTrip writes one encoded request of q and reads and checks its answer.
+func (w *worker) roundTrip(ctx context.Context, conn *tls.Conn, q *request, raw []byte) error {
 	conn.SetDeadline(time.Now().Add(w.r.cfg.Timeout))
 	if err := ctx.Err(); err != nil {
 		// Checked after setting the deadline: a stop that came earlier
 		// may have had its expired deadline overwritten.
 		return err
 	}
-	if _, err := conn.Write(q.raw); err != nil {
+	if _, err := conn.Write(raw); err != nil {
 		return err
 	}
 	var err error
@@ -200,13 +204,21 @@ func (w *worker) pipeline(ctx context.Context, conn *tls.Conn) {
 			return
 		}
 		q := w.nextRequest()
+		raw, err := q.bytes()
+		if err != nil {
+			// Nothing was sent: count it and give the slot back.
+			now := time.Now()
+			w.finish(w.r.phase.Load(), now, now, err)
+			<-slots
+			continue
+		}
 		s := sent{q: q, p0: w.r.phase.Load(), start: time.Now()}
 		queue <- s // never blocks: there are only n tokens
 		conn.SetWriteDeadline(time.Now().Add(w.r.cfg.Timeout))
 		if ctx.Err() != nil {
 			return
 		}
-		if _, err := conn.Write(q.raw); err != nil {
+		if _, err := conn.Write(raw); err != nil {
 			if ctx.Err() == nil {
 				w.finish(s.p0, s.start, time.Now(), err)
 			}
@@ -290,6 +302,6 @@ func (w *worker) connectOnce(ctx context.Context, q *request) (resumed, dialed b
 	defer stop()
 	// Reading the answer also processes the TLS 1.3 session ticket the
 	// server sent after the handshake, so the next dial can resume.
-	err = w.roundTrip(ctx, conn, q)
+	err = w.roundTrip(ctx, conn, q, q.raw)
 	return conn.ConnectionState().DidResume, true, err
 }

@@ -54,6 +54,15 @@ type Options struct {
 	Engine func(*engine.Config)
 	// NoAudit runs without an audit log.
 	NoAudit bool
+	// Keyring, when set, is the engine's root keyring instead of a
+	// software one made from RootKey (e.g. a pkcs11.Keyring over a
+	// SoftHSM2 token); the caller owns it and closes it after the test.
+	// Env.RootKey is then nil.
+	Keyring engine.Keyring
+	// KeySource, when set, returns where the PKI generates and loads the
+	// CA keys (e.g. pkcs11's KeySource) instead of keys sealed by the
+	// engine (pki.SealedKeys); it is called once the engine is open.
+	KeySource func(*engine.Engine) pki.KeySource
 }
 
 // Start runs a server until the test ends.
@@ -64,7 +73,7 @@ func Start(t testing.TB, opts Options) *Env {
 	if e.Dir == "" {
 		e.Dir = t.TempDir()
 	}
-	if e.RootKey == nil {
+	if e.RootKey == nil && opts.Keyring == nil {
 		e.RootKey = make([]byte, engine.RootKeySize)
 		rand.Read(e.RootKey)
 	}
@@ -73,9 +82,14 @@ func Start(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kr, err := engine.NewSoftKeyring(e.RootKey)
-	if err != nil {
-		t.Fatal(err)
+	var kr engine.Keyring = opts.Keyring
+	closeKeyring := func() {}
+	if kr == nil {
+		soft, err := engine.NewSoftKeyring(e.RootKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kr, closeKeyring = soft, soft.Close
 	}
 	ecfg := engine.Config{Store: e.Store, Keyring: kr}
 	if opts.Engine != nil {
@@ -86,7 +100,11 @@ func Start(t testing.TB, opts Options) *Env {
 		e.Store.Close()
 		t.Fatal(err)
 	}
-	e.Auth = pki.NewAuthority(e.Store, pki.SealedKeys{Sealer: e.Engine}, nil)
+	var keys pki.KeySource = pki.SealedKeys{Sealer: e.Engine}
+	if opts.KeySource != nil {
+		keys = opts.KeySource(e.Engine)
+	}
+	e.Auth = pki.NewAuthority(e.Store, keys, nil)
 	root, err := e.Auth.Root(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +152,7 @@ func Start(t testing.TB, opts Options) *Env {
 		<-done
 		e.Engine.Close()
 		e.Store.Close()
-		kr.Close()
+		closeKeyring()
 	})
 	return e
 }
