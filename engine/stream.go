@@ -135,47 +135,48 @@ func (e *Engine) StartStream(ctx context.Context, p Principal, req StreamRequest
 			}
 			break
 		}
-		if req.Decrypt {
-			if req.IV == nil {
-				return nil, errf(ErrInvalidMessage, "CBC decryption needs the IV")
-			}
-			if len(req.IV) != s.bs {
-				return nil, errf(ErrInvalidField, "CBC needs a %d-byte IV, got %d bytes", s.bs, len(req.IV))
-			}
-			s.cbc = cipher.NewCBCDecrypter(block, req.IV)
-			break
-		}
-		iv, gen, err := blockIV(req.IV, params, s.bs)
+		iv, err := s.blockStreamIV(req, params, "CBC", "the IV")
 		if err != nil {
 			return nil, err
 		}
-		if gen {
-			s.IV = iv
+		if req.Decrypt {
+			s.cbc = cipher.NewCBCDecrypter(block, iv)
+		} else {
+			s.cbc = cipher.NewCBCEncrypter(block, iv)
 		}
-		s.cbc = cipher.NewCBCEncrypter(block, iv)
 	case ModeCTR:
-		if req.Decrypt {
-			if req.IV == nil {
-				return nil, errf(ErrInvalidMessage, "CTR decryption needs the initial counter block")
-			}
-			if len(req.IV) != s.bs {
-				return nil, errf(ErrInvalidField, "CTR needs a %d-byte IV (initial counter block), got %d bytes", s.bs, len(req.IV))
-			}
-			s.ctr = cipher.NewCTR(block, req.IV)
-			break
-		}
-		iv, gen, err := blockIV(req.IV, params, s.bs)
+		iv, err := s.blockStreamIV(req, params, "CTR", "the initial counter block")
 		if err != nil {
 			return nil, err
-		}
-		if gen {
-			s.IV = iv
 		}
 		s.ctr = cipher.NewCTR(block, iv)
 	default:
 		return nil, errf(ErrNotSupported, "block cipher mode 0x%X is not supported (GCM, CBC, ECB, CTR are)", uint32(params.BlockCipherMode))
 	}
 	return s, nil
+}
+
+// blockStreamIV is the IV of a streamed CBC or CTR: the client's (one
+// block; required to decrypt) or, to encrypt without one, a fresh random
+// one that the first answer carries (s.IV).
+func (s *CipherStream) blockStreamIV(req StreamRequest, params CryptographicParameters, mode, what string) ([]byte, error) {
+	if req.Decrypt {
+		if req.IV == nil {
+			return nil, errf(ErrInvalidMessage, "%s decryption needs %s", mode, what)
+		}
+		if len(req.IV) != s.bs {
+			return nil, errf(ErrInvalidField, "%s needs a %d-byte IV, got %d bytes", mode, s.bs, len(req.IV))
+		}
+		return req.IV, nil
+	}
+	iv, gen, err := blockIV(req.IV, params, s.bs)
+	if err != nil {
+		return nil, err
+	}
+	if gen {
+		s.IV = iv
+	}
+	return iv, nil
 }
 
 // Next processes one part: data, and with final the end of the stream.
