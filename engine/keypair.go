@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -200,7 +199,7 @@ func keyPairSpec(priv, pub *Object, minRSA int32) (pairSpec, error) {
 		}
 		c, ok := CurveByValue(s.curve)
 		if !ok || s.curve == CurveP224 {
-			return s, errf(ErrNotSupported, "Recommended Curve 0x%X is not supported for new keys; P-256, P-384 and P-521 are", s.curve)
+			return s, errf(ErrNotSupported, "Recommended Curve 0x%X is not supported for new keys; P-256, P-384, P-521 and SECP256K1 are", s.curve)
 		}
 		bits := int32(c.Params().BitSize)
 		if s.bits != 0 && s.bits != bits {
@@ -286,15 +285,15 @@ func generate(s pairSpec) (*generatedPair, error) {
 		if !ok {
 			return nil, errf(ErrNotSupported, "Recommended Curve 0x%X is not supported", s.curve)
 		}
-		k, err := ecdsa.GenerateKey(c, rand.Reader)
+		k, err := generateEC(c)
 		if err != nil {
 			return nil, err
 		}
-		der, err := x509.MarshalPKCS8PrivateKey(k)
+		der, err := MarshalPKCS8PrivateKey(k) // secp256k1.go: NIST curves and secp256k1
 		if err != nil {
 			return nil, err
 		}
-		spki, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		spki, err := MarshalPKIXPublicKey(&k.PublicKey)
 		if err != nil {
 			clear(der)
 			return nil, err

@@ -89,9 +89,9 @@ func (e *env) pairKeys(t testing.TB, p engine.Principal, kp *engine.KeyPair) (an
 	pm, um := e.kpMaterial(t, p, kp.Private.ID), e.kpMaterial(t, p, kp.Public.ID)
 	require.Equal(t, engine.FormatPKCS8, pm.Format)
 	require.Equal(t, engine.FormatSPKI, um.Format)
-	priv, err := x509.ParsePKCS8PrivateKey(pm.Bytes)
+	priv, err := engine.ParsePKCS8PrivateKey(pm.Bytes)
 	require.NoError(t, err)
-	pub, err := x509.ParsePKIXPublicKey(um.Bytes)
+	pub, err := engine.ParsePKIXPublicKey(um.Bytes)
 	require.NoError(t, err)
 	return priv, pub
 }
@@ -255,8 +255,8 @@ func TestCreateKeyPairRefusals(t *testing.T) {
 		{"symmetric algorithm", acmeApp, engine.CreateKeyPairRequest{Common: algLen(engine.AlgAES, 256)}, engine.ErrInvalidField, "not an asymmetric algorithm"},
 		{"DSA", acmeApp, engine.CreateKeyPairRequest{Common: algLen(engine.AlgDSA, 2048)}, engine.ErrNotSupported, "not supported"},
 		{"ECMQV", acmeApp, ecPair(engine.AlgECMQV, engine.CurveP256), engine.ErrNotSupported, "not supported"},
-		{"P-224", acmeApp, ecPair(engine.AlgECDSA, engine.CurveP224), engine.ErrNotSupported, "P-256, P-384 and P-521"},
-		{"unknown curve", acmeApp, ecPair(engine.AlgECDSA, 0x01), engine.ErrNotSupported, "P-256, P-384 and P-521"},
+		{"P-224", acmeApp, ecPair(engine.AlgECDSA, engine.CurveP224), engine.ErrNotSupported, "P-256, P-384, P-521 and SECP256K1"},
+		{"unknown curve", acmeApp, ecPair(engine.AlgECDSA, 0x01), engine.ErrNotSupported, "P-256, P-384, P-521 and SECP256K1"},
 		{"EC length without a curve", acmeApp, engine.CreateKeyPairRequest{Common: algLen(engine.AlgECDSA, 255)}, engine.ErrNotSupported, "no supported curve"},
 		{"EC without curve or length", acmeApp, engine.CreateKeyPairRequest{Common: []engine.Attribute{attr(engine.AttrCryptographicAlgorithm, engine.AlgECDSA)}}, engine.ErrMissingData, "Recommended Curve"},
 		{"curve and length disagree", acmeApp, ecPair(engine.AlgECDSA, engine.CurveP384, attr(engine.AttrCryptographicLength, int32(256))), engine.ErrInvalidField, "does not match"},

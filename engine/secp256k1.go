@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -352,4 +353,19 @@ func ParseCertificate(der []byte) (*x509.Certificate, error) {
 	c.Raw, c.RawTBSCertificate, c.RawSubjectPublicKeyInfo = der, raw.TBS.Raw, raw.TBS.PublicKey.FullBytes
 	c.PublicKey, c.PublicKeyAlgorithm = k1, x509.ECDSA
 	return c, nil
+}
+
+// generateEC makes a key on c: crypto/ecdsa for the NIST curves, the
+// secp256k1 package (constant-time scalar multiplication) for secp256k1.
+func generateEC(c elliptic.Curve) (*ecdsa.PrivateKey, error) {
+	if !isSecp256k1(c) {
+		return ecdsa.GenerateKey(c, rand.Reader)
+	}
+	p, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		return nil, err
+	}
+	k := p.ToECDSA()
+	p.Zero()
+	return k, nil
 }

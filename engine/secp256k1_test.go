@@ -107,3 +107,18 @@ func TestSignSecp256k1(t *testing.T) {
 	d := sha256.Sum256(msg)
 	assert.True(t, ecdsa.VerifyASN1(k.(*ecdsa.PublicKey), d[:], sig), "verifies outside the server")
 }
+
+func TestCreateKeyPairSecp256k1(t *testing.T) {
+	e := newEnv(t)
+	kp := e.activePair(t, acmeApp, ecPair(engine.AlgECDSA, engine.CurveSECP256K1))
+	assert.Equal(t, int32(256), kp.Private.Attrs.Length())
+	_, pubAny := e.pairKeys(t, acmeApp, kp)
+	pub := pubAny.(*ecdsa.PublicKey)
+	assert.Equal(t, engine.CurveSECP256K1, engine.CurveValue(pub.Curve))
+	msg := []byte("on the curve of Bitcoin")
+	params := &engine.CryptographicParameters{HashingAlgorithm: engine.HashSHA256}
+	sig := e.sign(t, acmeApp, kp.Private.ID, params, msg)
+	d := sha256.Sum256(msg)
+	assert.True(t, ecdsa.VerifyASN1(pub, d[:], sig), "verifies outside the server")
+	assert.True(t, e.verify(t, acmeApp, kp.Public.ID, params, msg, sig))
+}
