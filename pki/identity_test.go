@@ -81,10 +81,11 @@ func TestVerifierRefuses(t *testing.T) {
 	tests := []struct {
 		name string
 		raw  [][]byte
-		now  time.Time // zero: t0
-		skip string
+		now     time.Time // zero: t0
+		revoked bool      // the leaf is on acme's CRL
 	}{
-		{name: "revoked member", skip: "revocation (per-tenant CRL) is not implemented yet"},
+		{name: "revoked member", raw: raw(leaf, acmeCA.Cert), revoked: true},
+		{name: "revoked member, leaf only", raw: raw(leaf), revoked: true},
 		{name: "expired member", raw: raw(expiring.cert, acmeCA.Cert), now: t0.Add(2 * time.Hour)},
 		{name: "expired member, leaf only", raw: raw(expiring.cert), now: t0.Add(time.Hour + time.Second)},
 		{name: "not yet valid member", raw: raw(future.cert, acmeCA.Cert)},
@@ -123,14 +124,14 @@ func TestVerifierRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.skip != "" {
-				t.Skip(tt.skip)
-			}
 			now := tt.now
 			if now.IsZero() {
 				now = t0
 			}
 			v := f.verifier(newClock(now))
+			if tt.revoked {
+				v.SetIdentity([]engine.Revocation{{Tenant: "acme", Serial: pki.SerialHex(leaf), Reason: 1, RevokedAt: t0}}, nil, 1)
+			}
 			p, err := v.Verify(tt.raw)
 			require.Error(t, err)
 			assert.True(t, errors.Is(err, pki.ErrNotAuthenticated), "error %q must wrap ErrNotAuthenticated", err)
