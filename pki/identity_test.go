@@ -79,8 +79,8 @@ func TestVerifierRefuses(t *testing.T) {
 	}
 
 	tests := []struct {
-		name string
-		raw  [][]byte
+		name    string
+		raw     [][]byte
 		now     time.Time // zero: t0
 		revoked bool      // the leaf is on acme's CRL
 	}{
