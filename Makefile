@@ -5,7 +5,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION) -X github.com/minikms/minikms/kmip.ServerVersion=$(VERSION)
 DATA_DIR  ?= ./.minikms
 
-.PHONY: build run test lint bench deps conformance clean
+.PHONY: build run test lint bench bench-compare deps conformance clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/minikms
@@ -35,6 +35,12 @@ conformance: build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./store/... ./kmip/
+
+# miniKMS (SQLite, and PostgreSQL when it can start) next to Debian's PyKMIP
+# server, same machine and load generator; writes the table into
+# BENCHMARKS.md. A few minutes; not part of `make test`.
+bench-compare:
+	scripts/bench-compare.sh --write
 
 clean:
 	rm -rf bin

@@ -32,6 +32,7 @@ type benchFlags struct {
 	dataDir, tenant, member   string
 	serverName, op, version   string
 	size, conns, pipeline     int
+	tagLength                 int
 	duration, warmup, timeout time.Duration
 	json                      bool
 	set                       map[string]bool // flags given explicitly
@@ -53,6 +54,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
 	fl.StringVar(&b.op, "op", "encrypt", "operation: encrypt|decrypt|get|create|certify|locate|mix|connect|connect-resume")
 	fl.IntVar(&b.size, "size", loadgen.DefaultSize, "payload bytes of encrypt and decrypt")
 	fl.IntVar(&b.conns, "conns", loadgen.DefaultConns, "concurrent connections")
+	fl.IntVar(&b.tagLength, "tag-length", 0, "send this GCM Tag Length (12-16) with encrypt and decrypt; 0 omits it (PyKMIP needs 16)")
 	fl.IntVar(&b.pipeline, "pipeline", 1, "requests in flight per connection (not for connect operations)")
 	fl.DurationVar(&b.duration, "duration", loadgen.DefaultDuration, "measured window")
 	fl.DurationVar(&b.warmup, "warmup", 2*time.Second, "load before the window, not counted")
@@ -98,6 +100,8 @@ func (b *benchFlags) config() (loadgen.Config, error) {
 		errs = append(errs, "--warmup must not be negative")
 	case b.timeout <= 0:
 		errs = append(errs, "--timeout must be positive")
+	case b.tagLength != 0 && (b.tagLength < 12 || b.tagLength > 16):
+		errs = append(errs, fmt.Sprintf("--tag-length %d: want 12 to 16 bytes, or 0 to omit it", b.tagLength))
 	}
 	if b.pipeline > 1 && (op == loadgen.OpConnect || op == loadgen.OpConnectResume) {
 		errs = append(errs, "--pipeline: "+b.op+" opens a new connection per operation; pipelining does not apply")
@@ -117,7 +121,7 @@ func (b *benchFlags) config() (loadgen.Config, error) {
 	}
 	return loadgen.Config{
 		Addr: b.addr, TLS: tlsCfg, Op: op, Size: b.size, Conns: b.conns, Pipeline: b.pipeline,
-		Duration: b.duration, Warmup: b.warmup, Version: version, Timeout: b.timeout,
+		Duration: b.duration, Warmup: b.warmup, Version: version, Timeout: b.timeout, TagLength: b.tagLength,
 	}, nil
 }
 

@@ -101,6 +101,9 @@ type Config struct {
 	Version kmip.ProtocolVersion
 	// Timeout bounds one dial, handshake or request.
 	Timeout time.Duration
+	// TagLength, when not zero, is sent as the Tag Length of the GCM
+	// parameters of encrypt and decrypt (PyKMIP requires it); 0 omits it.
+	TagLength int
 	// Progress, when set, is called about once per second during the run,
 	// from Run's goroutine.
 	Progress func(Progress)
@@ -176,6 +179,9 @@ func (c Config) validate() error {
 	}
 	if c.Timeout < 0 {
 		bad("Timeout", "negative")
+	}
+	if c.TagLength != 0 && (c.TagLength < 12 || c.TagLength > 16) {
+		bad("TagLength", "%d bytes; want 12 to 16, or 0 to omit it", c.TagLength)
 	}
 	if c.Version.Major() != 1 || c.Version.Minor() < 0 || c.Version.Minor() > 4 {
 		bad("Version", "KMIP %d.%d; want 1.0 to 1.4", c.Version.Major(), c.Version.Minor())

@@ -101,6 +101,7 @@ type fixture struct {
 	tlsVersion  uint16
 	version     kmip.ProtocolVersion
 	payloadSize int
+	tagLength   int32
 }
 
 type sealedPlaintext struct {
@@ -188,9 +189,12 @@ func nameAttr(name string) kmip.Attribute {
 	return kmip.Attribute{AttributeName: kmip.AttributeNameName, AttributeValue: kmip.Name{NameValue: name, NameType: kmip.NameTypeUninterpretedTextString}}
 }
 
-func gcmParams() *kmip.CryptographicParameters {
+// gcmParams are the Cryptographic Parameters of encrypt and decrypt;
+// tagLength, when not zero, is sent as Tag Length (servers such as PyKMIP
+// require it for GCM).
+func gcmParams(tagLength int32) *kmip.CryptographicParameters {
 	random := true
-	return &kmip.CryptographicParameters{BlockCipherMode: kmip.BlockCipherModeGCM, CryptographicAlgorithm: kmip.CryptographicAlgorithmAES, RandomIV: &random}
+	return &kmip.CryptographicParameters{BlockCipherMode: kmip.BlockCipherModeGCM, CryptographicAlgorithm: kmip.CryptographicAlgorithmAES, RandomIV: &random, TagLength: tagLength}
 }
 
 func queryPayload() *payloads.QueryRequestPayload {
@@ -208,7 +212,7 @@ func prepare(ctx context.Context, cfg Config, tlsCfg *tls.Config) (*fixture, err
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	s := &setupConn{conn: conn, version: cfg.Version, timeout: cfg.Timeout}
-	fx := &fixture{tlsVersion: conn.ConnectionState().Version, version: cfg.Version, payloadSize: cfg.Size}
+	fx := &fixture{tlsVersion: conn.ConnectionState().Version, version: cfg.Version, payloadSize: cfg.Size, tagLength: int32(cfg.TagLength)}
 	// With TLS 1.3 a refused client certificate shows only on the first
 	// read: this Query is what proves the server accepts us.
 	if _, err := callAs[*payloads.QueryResponsePayload](s, queryPayload()); err != nil {
@@ -241,7 +245,7 @@ func prepare(ctx context.Context, cfg Config, tlsCfg *tls.Config) (*fixture, err
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			er, err := callAs[*payloads.EncryptResponsePayload](s, &payloads.EncryptRequestPayload{UniqueIdentifier: fx.keyID, CryptographicParameters: gcmParams(), Data: fx.plaintext})
+			er, err := callAs[*payloads.EncryptResponsePayload](s, &payloads.EncryptRequestPayload{UniqueIdentifier: fx.keyID, CryptographicParameters: gcmParams(fx.tagLength), Data: fx.plaintext})
 			if err != nil {
 				return nil, fmt.Errorf("setup: encrypting the decrypt inputs: %w", err)
 			}
@@ -355,7 +359,7 @@ func (fx *fixture) encryptRequest() *request {
 	}
 	return &request{
 		op:  kmip.OperationEncrypt,
-		raw: encodeRequest(fx.version, &payloads.EncryptRequestPayload{UniqueIdentifier: fx.keyID, CryptographicParameters: gcmParams(), Data: fx.plaintext}),
+		raw: encodeRequest(fx.version, &payloads.EncryptRequestPayload{UniqueIdentifier: fx.keyID, CryptographicParameters: gcmParams(fx.tagLength), Data: fx.plaintext}),
 		check: func(payload []byte) error {
 			var data, iv []byte
 			err := scanTop(payload, func(it ttlvItem) error {
@@ -383,7 +387,7 @@ func (fx *fixture) decryptRequest(worker int) *request {
 	plain := fx.plaintext
 	return &request{
 		op: kmip.OperationDecrypt,
-		raw: encodeRequest(fx.version, &payloads.DecryptRequestPayload{UniqueIdentifier: fx.keyID, CryptographicParameters: gcmParams(),
+		raw: encodeRequest(fx.version, &payloads.DecryptRequestPayload{UniqueIdentifier: fx.keyID, CryptographicParameters: gcmParams(fx.tagLength),
 			Data: s.data, IVCounterNonce: s.iv, AuthenticatedEncryptionTag: s.tag}),
 		check: func(payload []byte) error {
 			data, err := firstValue(payload, kmip.TagData, typeByteString)

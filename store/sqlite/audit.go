@@ -39,21 +39,7 @@ func (s *Store) AppendAudit(ctx context.Context, build func(head engine.AuditHea
 		if err != nil {
 			return err
 		}
-		for _, r := range recs {
-			details, err := json.Marshal(r.Details)
-			if err != nil {
-				return err
-			}
-			if r.Details == nil {
-				details = []byte("{}")
-			}
-			if _, err := s.wstmts.exec(ctx, tx, sqlInsertAudit,
-				r.Seq, r.Time.UTC().UnixNano(), r.Node, r.Tenant, r.Member, r.CertHash, r.Role, r.Remote, r.Action, r.Object, r.Status, r.Reason,
-				string(details), r.PrevHash, r.Hash); err != nil {
-				return mapErr(err)
-			}
-		}
-		return nil
+		return s.insertAudit(ctx, tx, recs) // audit_multi.go: multi-row INSERTs
 	})
 }
 
