@@ -4,7 +4,8 @@ package engine
 
 import "errors"
 
-// allocLockedPage: memory locking is implemented on Linux only.
+// allocLockedPage: key pages are locked on Linux only; elsewhere plain
+// memory is returned with the reason, which the caller logs once.
 func allocLockedPage(size int) ([]byte, bool, error) {
-	return make([]byte, size), false, errors.New("memory locking is not implemented on this platform")
+	return make([]byte, size), false, errors.New("key memory is locked (mlock) on Linux only; this platform keeps it unlocked")
 }
