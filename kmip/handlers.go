@@ -3,12 +3,13 @@ package kmip
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/minikms/minikms/engine"
 	"github.com/ovh/kmip-go"
 	"github.com/ovh/kmip-go/payloads"
-	"github.com/ovh/kmip-go/ttlv"
 )
 
 // handler serves one operation: newReq makes the payload to decode into.
@@ -69,10 +70,28 @@ func init() {
 	}
 	for _, r := range registered {
 		if _, dup := handlers[r.op]; dup {
-			panic("kmip: two handlers for operation " + ttlv.EnumStr(r.op))
+			handlerConflicts = append(handlerConflicts, r.op)
+			continue // the first stays; New refuses to build a server
 		}
 		handlers[r.op] = r.h
 	}
+}
+
+// handlerConflicts are operations registered twice: a programming error
+// that New reports (and TestNoHandlerConflicts catches) instead of
+// serving one of the two silently.
+var handlerConflicts []kmip.Operation
+
+// checkHandlers reports handlerConflicts.
+func checkHandlers() error {
+	if len(handlerConflicts) == 0 {
+		return nil
+	}
+	names := make([]string, len(handlerConflicts))
+	for i, op := range handlerConflicts {
+		names[i] = opName(op)
+	}
+	return fmt.Errorf("kmip: operations with two handlers: %s", strings.Join(names, ", "))
 }
 
 // supportedOperations is what Query reports, in a stable order.

@@ -114,6 +114,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Engine == nil || cfg.TLS == nil || cfg.Identifier == nil {
 		return nil, errors.New("kmip: engine, TLS configuration and identifier are required")
 	}
+	if err := checkHandlers(); err != nil { // handlers.go
+		return nil, err
+	}
 	cfg.defaults()
 	return &Server{cfg: cfg, log: cfg.Logger, refusals: audit.DefaultLimiter(), listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}, perClient: map[string]int{}}, nil
 }
