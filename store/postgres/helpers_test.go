@@ -31,4 +31,6 @@ func openTest(t testing.TB) (*Store, string) {
 
 // exec runs statements on the database directly, as an administrator or
 // an attacker would.
-func exec(t testing.TB, dbURL string, query string, args ...any) { pgtest.Exec(t, dbURL, query, args...) }
+func exec(t testing.TB, dbURL string, query string, args ...any) {
+	pgtest.Exec(t, dbURL, query, args...)
+}
